@@ -1,0 +1,1 @@
+//! Wiring: channels, tasks and staged shutdown.

@@ -1,0 +1,565 @@
+//! The validated configuration: what every other module reads. Built by `config::load`/`parse_str`
+//! from YAML; `Default` gives the embedded defaults (the same values `examples/callpulse.yaml`
+//! documents).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Config {
+    /// `receivers.otlp`.
+    pub receiver: ReceiverConfig,
+    /// `exporters`.
+    pub exporters: ExportersConfig,
+    /// `sources`: which preset maps which log records.
+    pub sources: Vec<SourceConfig>,
+    /// `probes`.
+    pub probes: ProbesConfig,
+    /// `quality`.
+    pub quality: QualityConfig,
+    /// `alerts`.
+    pub alerts: AlertsConfig,
+    /// `engine`: windows, TTLs, names and cardinality.
+    pub engine: EngineConfig,
+    /// `telemetry`: callpulse's own logs and shutdown.
+    pub telemetry: TelemetryConfig,
+}
+
+/// Server-side TLS (`tls: { cert_file, key_file }`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerTlsConfig {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key.
+    pub key_file: PathBuf,
+}
+
+/// `receivers.otlp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiverConfig {
+    /// gRPC listener; `None` when the protocol is left out.
+    pub grpc: Option<ListenerConfig>,
+    /// HTTP listener; `None` when the protocol is left out.
+    pub http: Option<ListenerConfig>,
+    /// Largest request accepted, after decompression too (default 4 MiB).
+    pub max_request_size: usize,
+    /// `auth.bearer_token`: when set, requests without `Authorization: Bearer <token>` are refused.
+    pub bearer_token: Option<String>,
+    /// Capacity of the receiver → engine queue, in requests (default 1024).
+    pub queue_capacity: usize,
+    /// Retry-After seconds sent with HTTP 503 (default 1).
+    pub retry_after: Duration,
+}
+
+impl Default for ReceiverConfig {
+    fn default() -> Self {
+        ReceiverConfig {
+            grpc: Some(ListenerConfig::new(([127, 0, 0, 1], 4317).into())),
+            http: Some(ListenerConfig::new(([127, 0, 0, 1], 4318).into())),
+            max_request_size: 4 << 20,
+            bearer_token: None,
+            queue_capacity: 1024,
+            retry_after: Duration::from_secs(1),
+        }
+    }
+}
+
+/// One listening server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListenerConfig {
+    /// Address to bind (port 0 picks a free port).
+    pub endpoint: SocketAddr,
+    /// TLS, when set.
+    pub tls: Option<ServerTlsConfig>,
+}
+
+impl ListenerConfig {
+    /// A plain listener on `endpoint`.
+    pub fn new(endpoint: SocketAddr) -> Self {
+        ListenerConfig {
+            endpoint,
+            tls: None,
+        }
+    }
+}
+
+/// `exporters`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExportersConfig {
+    /// `exporters.otlp`; `None` when absent (the embedded default has none: no backend needed).
+    pub otlp: Option<OtlpExporterConfig>,
+    /// `exporters.prometheus`; `None` when absent.
+    pub prometheus: Option<PrometheusConfig>,
+    /// `exporters.console`; `None` when absent.
+    pub console: Option<ConsoleConfig>,
+}
+
+impl Default for ExportersConfig {
+    fn default() -> Self {
+        ExportersConfig {
+            otlp: None,
+            prometheus: Some(PrometheusConfig {
+                endpoint: ([127, 0, 0, 1], 9464).into(),
+            }),
+            console: Some(ConsoleConfig::default()),
+        }
+    }
+}
+
+/// OTLP wire protocol of the exporter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OtlpProtocol {
+    /// gRPC (`grpc`).
+    #[default]
+    Grpc,
+    /// HTTP with protobuf bodies (`http/protobuf`).
+    HttpProtobuf,
+}
+
+/// Aggregation temporality of exported sums and histograms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Temporality {
+    /// Running totals since start (Prometheus, Mimir).
+    #[default]
+    Cumulative,
+    /// Per-interval increments (Datadog).
+    Delta,
+}
+
+/// `exporters.otlp`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OtlpExporterConfig {
+    /// `http://host:4317` for gRPC; for HTTP the base URL, `/v1/metrics` and `/v1/logs` are appended.
+    pub endpoint: String,
+    /// Wire protocol.
+    pub protocol: OtlpProtocol,
+    /// Extra headers (e.g. `dd-api-key: ${env:DD_API_KEY}`).
+    pub headers: BTreeMap<String, String>,
+    /// gzip when true.
+    pub gzip: bool,
+    /// Temporality.
+    pub temporality: Temporality,
+    /// Export interval (default 15 s).
+    pub interval: Duration,
+    /// Per-export timeout (default 10 s).
+    pub timeout: Duration,
+    /// `tls.ca_file`: trust this CA for an `https://` endpoint.
+    pub ca_file: Option<PathBuf>,
+}
+
+impl Default for OtlpExporterConfig {
+    fn default() -> Self {
+        OtlpExporterConfig {
+            endpoint: "http://127.0.0.1:4317".into(),
+            protocol: OtlpProtocol::Grpc,
+            headers: BTreeMap::new(),
+            gzip: true,
+            temporality: Temporality::Cumulative,
+            interval: Duration::from_secs(15),
+            timeout: Duration::from_secs(10),
+            ca_file: None,
+        }
+    }
+}
+
+/// `exporters.prometheus`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrometheusConfig {
+    /// Address of the `/metrics` endpoint.
+    pub endpoint: SocketAddr,
+}
+
+/// `exporters.console`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsoleConfig {
+    /// How often the derived metrics are printed (default 15 s).
+    pub interval: Duration,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            interval: Duration::from_secs(15),
+        }
+    }
+}
+
+/// A mapping preset (see `normalize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Preset {
+    /// The input contract as is (`generic`).
+    Generic,
+    /// Asterisk Master.csv via the Collector's csv parser.
+    AsteriskCdrCsv,
+    /// Asterisk AMI events as attributes.
+    AsteriskAmi,
+    /// Asterisk queue_log.
+    AsteriskQueueLog,
+    /// FreeSWITCH mod_json_cdr.
+    FreeswitchJsonCdr,
+    /// FreeSWITCH ESL events.
+    FreeswitchEvent,
+    /// Kamailio acc (syslog line or JSON).
+    KamailioAcc,
+}
+
+impl Preset {
+    /// Every preset with its config spelling.
+    pub const ALL: [(Preset, &'static str); 7] = [
+        (Preset::Generic, "generic"),
+        (Preset::AsteriskCdrCsv, "asterisk_cdr_csv"),
+        (Preset::AsteriskAmi, "asterisk_ami"),
+        (Preset::AsteriskQueueLog, "asterisk_queue_log"),
+        (Preset::FreeswitchJsonCdr, "freeswitch_json_cdr"),
+        (Preset::FreeswitchEvent, "freeswitch_event"),
+        (Preset::KamailioAcc, "kamailio_acc"),
+    ];
+
+    /// Config spelling.
+    pub fn as_str(self) -> &'static str {
+        Preset::ALL
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map(|(_, s)| *s)
+            .unwrap_or("generic")
+    }
+}
+
+/// One `sources` entry: records whose resource or log attributes equal every `match` pair go
+/// through `preset`. Records matching no source are detected (presets recognise their shape),
+/// else taken as the generic contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceConfig {
+    /// The preset.
+    pub preset: Preset,
+    /// Attribute equalities, all of which must hold (resource attributes first, then log attributes).
+    pub matches: BTreeMap<String, String>,
+}
+
+/// `probes`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ProbesConfig {
+    /// `probes.sip`: the OPTIONS targets.
+    pub sip: Vec<SipProbeConfig>,
+    /// Cap on requests in flight across all targets (default 256).
+    pub max_in_flight: Option<usize>,
+}
+
+/// SIP transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum SipTransport {
+    /// UDP.
+    #[default]
+    Udp,
+    /// TCP.
+    Tcp,
+    /// TLS over TCP.
+    Tls,
+}
+
+impl SipTransport {
+    /// The `network.transport` / URI spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SipTransport::Udp => "udp",
+            SipTransport::Tcp => "tcp",
+            SipTransport::Tls => "tls",
+        }
+    }
+}
+
+/// Client-side TLS for a probe target.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClientTlsConfig {
+    /// Trust this CA (PEM) besides the built-in roots.
+    pub ca_file: Option<PathBuf>,
+    /// Name to verify, when it differs from the target host.
+    pub server_name: Option<String>,
+    /// Skip certificate verification (for lab SBCs only).
+    pub insecure_skip_verify: bool,
+}
+
+/// One `probes.sip` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SipProbeConfig {
+    /// The name used as the `sip.probe.target` label.
+    pub name: String,
+    /// `sip:host[:port][;transport=udp|tcp|tls]` as written.
+    pub target: String,
+    /// Time between rounds (default 60 s).
+    pub interval: Duration,
+    /// Requests per round (default 10).
+    pub count: u32,
+    /// Gap between requests of a round (default 200 ms).
+    pub spacing: Duration,
+    /// How long to wait for each final response (default 2 s).
+    pub timeout: Duration,
+    /// From URI (default `sip:callpulse@<local host>`).
+    pub from: Option<String>,
+    /// Request-URI (default the target without transport params).
+    pub request_uri: Option<String>,
+    /// Extra headers, in order.
+    pub headers: Vec<(String, String)>,
+    /// Status codes that count as healthy (default: 200–299 plus 403, 404, 405, 489? no: see probe docs).
+    pub up_codes: Vec<u16>,
+    /// TLS settings for `transport=tls`.
+    pub tls: ClientTlsConfig,
+    /// DSCP value to mark requests with (e.g. 46 = EF).
+    pub dscp: Option<u8>,
+    /// Source address to bind.
+    pub source: Option<SocketAddr>,
+}
+
+impl SipProbeConfig {
+    /// A target with every default.
+    pub fn new(name: &str, target: &str) -> Self {
+        SipProbeConfig {
+            name: name.into(),
+            target: target.into(),
+            interval: Duration::from_secs(60),
+            count: 10,
+            spacing: Duration::from_millis(200),
+            timeout: Duration::from_secs(2),
+            from: None,
+            request_uri: None,
+            headers: Vec::new(),
+            up_codes: (200..300).collect(),
+            tls: ClientTlsConfig::default(),
+            dscp: None,
+            source: None,
+        }
+    }
+}
+
+/// One codec entry of `quality.codecs` (overrides or extends the G.113 table).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CodecConfig {
+    /// Equipment impairment factor Ie.
+    pub ie: f64,
+    /// Packet-loss robustness factor Bpl.
+    pub bpl: f64,
+    /// Wideband (E-model on the 129 scale, G.107.1) rather than narrowband.
+    pub wideband: bool,
+    /// Packetisation (frame) time, used for the jitter-buffer delay.
+    pub packet_time: Duration,
+}
+
+/// `quality`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QualityConfig {
+    /// Codec assumed for probe MOS and for calls that report none (default `PCMU`, G.711 with PLC).
+    pub assumed_codec: String,
+    /// Jitter-buffer depth assumed as a multiple of the measured jitter (default 2.0).
+    pub jitter_buffer_factor: f64,
+    /// Jitter-buffer floor (default 20 ms).
+    pub jitter_buffer_min: Duration,
+    /// Fixed delay added for codec and network beyond the measured one-way delay (default 0).
+    pub extra_delay: Duration,
+    /// Codec overrides and additions by name.
+    pub codecs: BTreeMap<String, CodecConfig>,
+    /// Window of the per-trunk MOS gauges and KPIs (default 5 m).
+    pub window: Duration,
+}
+
+impl Default for QualityConfig {
+    fn default() -> Self {
+        QualityConfig {
+            assumed_codec: "PCMU".into(),
+            jitter_buffer_factor: 2.0,
+            jitter_buffer_min: Duration::from_millis(20),
+            extra_delay: Duration::ZERO,
+            codecs: BTreeMap::new(),
+            window: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Alert severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// Sent as OTLP severity INFO.
+    Info,
+    /// WARN.
+    Warning,
+    /// ERROR.
+    Critical,
+}
+
+impl Severity {
+    /// Config and label spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// What a rule groups by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertScope {
+    /// One series per PBX.
+    Pbx,
+    /// One per PBX and trunk.
+    Trunk,
+    /// One per PBX and queue.
+    Queue,
+    /// One per probe target.
+    Target,
+}
+
+/// Comparison of a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompareOp {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+}
+
+/// The derived measure a rule watches.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AlertSignal {
+    /// Mean computed call MOS over the window.
+    CallMosMean,
+    /// Share of calls with MOS below the bound, over the window.
+    CallMosBelowRatio(f64),
+    /// The probe's estimated MOS (last round).
+    ProbeMos,
+    /// Probe loss ratio (last round).
+    ProbeLoss,
+    /// Probe median RTT, seconds (last round).
+    ProbeRtt,
+    /// Probe up (0/1, last round).
+    ProbeUp,
+    /// Registration failure ratio over the window.
+    RegistrationFailureRatio,
+    /// Percent fall of active calls from the window's maximum (0..1).
+    ActiveCallsDrop,
+    /// Queue abandon ratio over the window.
+    QueueAbandonRatio,
+    /// Answer-seizure ratio over the window.
+    Asr,
+}
+
+/// One alert rule (`alerts.rules[]`, or a built-in default).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRuleConfig {
+    /// Unique name (the `voip.alert.rule` attribute).
+    pub name: String,
+    /// What is measured.
+    pub signal: AlertSignal,
+    /// Grouping.
+    pub scope: AlertScope,
+    /// Comparison.
+    pub op: CompareOp,
+    /// Threshold.
+    pub threshold: f64,
+    /// Window the signal is computed over.
+    pub window: Duration,
+    /// How long the condition must hold before firing (0 = at once).
+    pub for_: Duration,
+    /// Traffic gate: fewer samples in the window → no evaluation.
+    pub min_samples: u64,
+    /// Severity while firing.
+    pub severity: Severity,
+    /// How long it keeps firing after the condition clears (hysteresis).
+    pub keep_firing_for: Duration,
+    /// Extra labels copied onto the event.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `alerts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertsConfig {
+    /// Built-in default rules on (default true).
+    pub defaults: bool,
+    /// Names of built-in rules to leave out.
+    pub disable: Vec<String>,
+    /// User rules (a user rule with a built-in's name replaces it).
+    pub rules: Vec<AlertRuleConfig>,
+    /// Storm control: most transitions per rule per minute (default 60).
+    pub max_transitions_per_minute: u32,
+    /// Optional file holding firing alerts across restarts.
+    pub state_file: Option<PathBuf>,
+    /// Evaluation interval (default 10 s).
+    pub evaluation_interval: Duration,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> Self {
+        AlertsConfig {
+            defaults: true,
+            disable: Vec::new(),
+            rules: Vec::new(),
+            max_transitions_per_minute: 60,
+            state_file: None,
+            evaluation_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `engine`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineConfig {
+    /// Known trunk names; others fold into `other`. Empty = keep names up to `max_series`.
+    pub trunks: Vec<String>,
+    /// Known queue names; same folding.
+    pub queues: Vec<String>,
+    /// Calls whose end never arrives leave the active table after this (default 4 h).
+    pub call_ttl: Duration,
+    /// Registration failure-ratio window (default 5 m).
+    pub registration_window: Duration,
+    /// Queue abandon-ratio window (default 15 m).
+    pub queue_window: Duration,
+    /// Active-calls drop window (default 60 s).
+    pub active_calls_window: Duration,
+    /// Cardinality cap per label dimension (default 200); past it values fold into `other`.
+    pub max_series: usize,
+    /// Engine tick (gauge refresh, TTL sweep, alert evaluation) (default 1 s).
+    pub tick: Duration,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            trunks: Vec::new(),
+            queues: Vec::new(),
+            call_ttl: Duration::from_secs(4 * 3600),
+            registration_window: Duration::from_secs(300),
+            queue_window: Duration::from_secs(900),
+            active_calls_window: Duration::from_secs(60),
+            max_series: 200,
+            tick: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `telemetry`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TelemetryConfig {
+    /// Log filter for callpulse's own logs (`info`, `debug`, `callpulse=debug,warn`); `RUST_LOG` wins.
+    pub log_level: String,
+    /// Budget for a graceful stop (default 10 s).
+    pub shutdown_grace: Duration,
+    /// `service.instance.id` (default: the host name).
+    pub instance_id: Option<String>,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        TelemetryConfig {
+            log_level: "info".into(),
+            shutdown_grace: Duration::from_secs(10),
+            instance_id: None,
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! callpulse: a sidecar that turns PBX events (OTLP logs) and its own SIP probes into
+//! call-experience metrics and threshold events, exported as OTLP.
+//!
+//! Data flow: `receiver` → `normalize` → `engine` (uses `quality`, `alert`) → `export`;
+//! `probe` → `engine`. See `docs/architecture.md`.
+
+#![warn(missing_docs)]
+
+pub mod alert;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod event;
+pub mod export;
+pub mod metrics;
+pub mod normalize;
+pub mod probe;
+pub mod quality;
+pub mod receiver;
+pub mod stats;

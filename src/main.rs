@@ -1,0 +1,3 @@
+//! The `callpulse` command.
+
+fn main() {}

@@ -1,0 +1,124 @@
+//! Self-telemetry counters shared by the edges (receiver, exporters) and read by `export`.
+//!
+//! Plain atomics: the receiver's hot path must not wait on the engine or the SDK to count.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What happened to a received log record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// A VoIP event handed to the engine.
+    Accepted,
+    /// Refused for back-pressure, size, auth or an undecodable request.
+    Refused,
+    /// A VoIP event lacking a required field or with a bad value.
+    Invalid,
+    /// Not a VoIP event.
+    Ignored,
+}
+
+impl RecordOutcome {
+    /// Every outcome.
+    pub const ALL: [RecordOutcome; 4] = [
+        RecordOutcome::Accepted,
+        RecordOutcome::Refused,
+        RecordOutcome::Invalid,
+        RecordOutcome::Ignored,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordOutcome::Accepted => "accepted",
+            RecordOutcome::Refused => "refused",
+            RecordOutcome::Invalid => "invalid",
+            RecordOutcome::Ignored => "ignored",
+        }
+    }
+}
+
+/// Which receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiverTransport {
+    /// OTLP/gRPC.
+    Grpc,
+    /// OTLP/HTTP.
+    Http,
+}
+
+impl ReceiverTransport {
+    /// Both transports.
+    pub const ALL: [ReceiverTransport; 2] = [ReceiverTransport::Grpc, ReceiverTransport::Http];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiverTransport::Grpc => "grpc",
+            ReceiverTransport::Http => "http",
+        }
+    }
+}
+
+/// Which exporter failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExporterKind {
+    /// OTLP metrics.
+    OtlpMetrics,
+    /// OTLP logs.
+    OtlpLogs,
+}
+
+impl ExporterKind {
+    /// Both.
+    pub const ALL: [ExporterKind; 2] = [ExporterKind::OtlpMetrics, ExporterKind::OtlpLogs];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExporterKind::OtlpMetrics => "otlp_metrics",
+            ExporterKind::OtlpLogs => "otlp_logs",
+        }
+    }
+}
+
+/// Counters of the edges.
+#[derive(Debug, Default)]
+pub struct SelfStats {
+    records: [[AtomicU64; 4]; 2],
+    export_failures: [AtomicU64; 2],
+    queue_depth: AtomicU64,
+}
+
+impl SelfStats {
+    /// Counts `n` records of one outcome.
+    pub fn count_records(&self, transport: ReceiverTransport, outcome: RecordOutcome, n: u64) {
+        if n > 0 {
+            self.records[transport as usize][outcome as usize].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Records counted so far.
+    pub fn records(&self, transport: ReceiverTransport, outcome: RecordOutcome) -> u64 {
+        self.records[transport as usize][outcome as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts one failed export.
+    pub fn count_export_failure(&self, exporter: ExporterKind) {
+        self.export_failures[exporter as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Failed exports so far.
+    pub fn export_failures(&self, exporter: ExporterKind) -> u64 {
+        self.export_failures[exporter as usize].load(Ordering::Relaxed)
+    }
+
+    /// Sets the engine queue depth (batches waiting).
+    pub fn set_queue_depth(&self, depth: u64) {
+        self.queue_depth.store(depth, Ordering::Relaxed);
+    }
+
+    /// The engine queue depth.
+    pub fn queue_depth(&self) -> u64 {
+        self.queue_depth.load(Ordering::Relaxed)
+    }
+}
