@@ -440,6 +440,8 @@ pub enum AlertSignal {
     ProbeRtt,
     /// Probe up (0/1, last round).
     ProbeUp,
+    /// Consecutive rounds in which the probe target was not up.
+    ProbeDownRounds,
     /// Registration failure ratio over the window.
     RegistrationFailureRatio,
     /// Percent fall of active calls from the window's maximum (0..1).

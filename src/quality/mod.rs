@@ -2,6 +2,8 @@
 //! and the mapping from measured values to E-model inputs (`docs/quality.md`).
 //! Knows nothing of SIP or OTLP.
 
+pub mod jitter;
+
 use std::time::Duration;
 
 use crate::config::QualityConfig;

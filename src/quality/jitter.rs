@@ -1,0 +1,1 @@
+//! RFC 3550 interarrival jitter and the probe's RTT-variation estimator.

@@ -1,0 +1,17 @@
+//! All integration tests build into this one binary (one link, shared helpers in `support`).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+mod alert;
+mod cli;
+mod config;
+mod export;
+mod normalize;
+mod otlp_interop;
+mod pipeline;
+mod presets;
+mod probe;
+mod probe_interop;
+mod quality;
+mod receiver;

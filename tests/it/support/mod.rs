@@ -1,0 +1,1 @@
+//! Shared test helpers: the in-process OTLP sink, OTLP request builders, free ports.
