@@ -6,6 +6,18 @@
 
 use std::sync::Arc;
 
+mod calls;
+mod names;
+mod signals;
+mod state;
+mod stats;
+mod task;
+mod window;
+
+pub use signals::ScopedValue;
+pub use state::{Engine, ProbeState};
+pub use task::run;
+
 use crate::alert::AlertTransition;
 use crate::event::VoipEvent;
 use crate::metrics::Metric;
