@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 mod calls;
+mod memory;
 mod names;
 mod signals;
 mod state;
@@ -14,6 +15,7 @@ mod stats;
 mod task;
 mod window;
 
+pub use memory::MemoryRecorder;
 pub use signals::ScopedValue;
 pub use state::{Engine, ProbeState};
 pub use task::run;
@@ -82,3 +84,6 @@ impl GaugeSnapshot {
 
 /// A shared, cheaply cloned snapshot.
 pub type SharedSnapshot = Arc<GaugeSnapshot>;
+
+#[cfg(test)]
+mod tests;
