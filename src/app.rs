@@ -1,1 +1,115 @@
 //! Wiring: channels, tasks and staged shutdown.
+//!
+//! Order of stopping (design.md): cancel → receivers finish in-flight requests and the probe
+//! scheduler stops → their senders drop → the engine drains its queue and does a final tick →
+//! exporters flush under what is left of the grace period.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::engine::{self, Engine, SharedSnapshot};
+use crate::export::{ResourceInfo, Telemetry};
+use crate::stats::SelfStats;
+
+/// Where a running callpulse listens (port 0 in config becomes the real port here).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Endpoints {
+    /// OTLP/gRPC receiver.
+    pub grpc: Option<SocketAddr>,
+    /// OTLP/HTTP receiver.
+    pub http: Option<SocketAddr>,
+    /// Prometheus `/metrics`.
+    pub prometheus: Option<SocketAddr>,
+}
+
+/// Hooks for embedding (tests, the demo): where to announce readiness and what to watch.
+#[derive(Debug, Default)]
+pub struct Hooks {
+    /// Receives the bound endpoints once everything listens.
+    pub ready: Option<oneshot::Sender<Endpoints>>,
+    /// Receives the gauge snapshots the engine publishes.
+    pub snapshots: Option<oneshot::Sender<watch::Receiver<SharedSnapshot>>>,
+}
+
+/// The service instance id: the configured one, else the host name, else "callpulse".
+pub fn instance_id(cfg: &Config) -> String {
+    cfg.telemetry
+        .instance_id
+        .clone()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()))
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "callpulse".to_string())
+}
+
+/// Runs callpulse until `shutdown` fires, then stops in stages within the grace period.
+pub async fn run(cfg: Config, clock: Arc<dyn Clock>, shutdown: CancellationToken, hooks: Hooks) -> anyhow::Result<()> {
+    let stats = Arc::new(SelfStats::default());
+    let engine = Engine::new(&cfg);
+    let (snap_tx, snap_rx) = watch::channel(engine.snapshot());
+    let resource = ResourceInfo { instance_id: instance_id(&cfg), version: env!("CARGO_PKG_VERSION").to_string() };
+    let telemetry = Telemetry::start(&cfg.exporters, resource, snap_rx.clone(), stats.clone())
+        .await
+        .context("starting exporters")?;
+
+    let (tx, rx) = mpsc::channel(cfg.receiver.queue_capacity.max(1));
+    let engine_task =
+        tokio::spawn(engine::run(engine, rx, telemetry.recorder(), snap_tx, clock.clone(), stats.clone()));
+
+    let ingress = CancellationToken::new();
+    let sources: Arc<[crate::config::SourceConfig]> = cfg.sources.clone().into();
+    let receiver = crate::receiver::start(&cfg.receiver, sources, tx.clone(), stats.clone(), ingress.clone())
+        .await
+        .context("starting OTLP receivers")?;
+    let probes = if cfg.probes.sip.is_empty() {
+        None
+    } else {
+        let max = cfg.probes.max_in_flight.unwrap_or(256);
+        Some(tokio::spawn(crate::probe::runner::run(cfg.probes.sip.clone(), max, tx.clone(), ingress.clone())))
+    };
+    drop(tx);
+
+    let endpoints =
+        Endpoints { grpc: receiver.grpc_addr, http: receiver.http_addr, prometheus: telemetry.prometheus_addr() };
+    tracing::info!(
+        grpc = ?endpoints.grpc,
+        http = ?endpoints.http,
+        prometheus = ?endpoints.prometheus,
+        probes = cfg.probes.sip.len(),
+        "callpulse running"
+    );
+    if let Some(ready) = hooks.ready {
+        let _ = ready.send(endpoints);
+    }
+    if let Some(s) = hooks.snapshots {
+        let _ = s.send(snap_rx);
+    }
+
+    shutdown.cancelled().await;
+    let grace = cfg.telemetry.shutdown_grace;
+    let deadline = tokio::time::Instant::now() + grace;
+    tracing::info!(grace = ?grace, "stopping");
+    ingress.cancel();
+    let stopped = async {
+        receiver.wait().await.context("OTLP receivers")?;
+        if let Some(p) = probes {
+            p.await.context("probe scheduler")?;
+        }
+        engine_task.await.context("engine")?;
+        anyhow::Ok(())
+    };
+    match tokio::time::timeout_at(deadline, stopped).await {
+        Ok(r) => r?,
+        Err(_) => tracing::warn!("grace period over before ingress and engine stopped; flushing what there is"),
+    }
+    let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(500));
+    telemetry.shutdown(left).await.context("flushing exporters")?;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,3 +1,212 @@
-//! The `callpulse` command.
+//! The `callpulse` command: parses arguments, sets up logging and the runtime, maps outcomes to
+//! exit codes (0 clean stop, 1 runtime failure, 2 config or usage error). No logic lives here.
 
-fn main() {}
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use callpulse::clock::SystemClock;
+use callpulse::config::{self, Config};
+
+/// Call-experience metrics and alerts for VoIP, next to an OpenTelemetry Collector.
+#[derive(Debug, Parser)]
+#[command(name = "callpulse", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the sidecar (config: --config, else ./callpulse.yaml when present, else the embedded defaults).
+    Run {
+        /// Config file (YAML).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+    /// Check a config file; exit 0 when valid, 2 listing every problem.
+    Validate {
+        /// Config file (YAML).
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run the real pipeline fed by a built-in simulated PBX and SIP responder (no PBX, Collector or backend needed).
+    Demo {
+        /// Stop after this long (e.g. `2m`); default: until Ctrl-C.
+        #[arg(long)]
+        duration: Option<String>,
+        /// Simulated-time speed-up of the PBX traffic and the engine's clock (1 = real time).
+        #[arg(long, default_value_t = 10)]
+        speed: u32,
+    },
+    /// Probe one SIP URI with OPTIONS, like sipsak: one line per request, then a summary.
+    /// Exit 0 healthy, 1 degraded, 2 unreachable.
+    Probe {
+        /// `sip:host[:port][;transport=udp|tcp|tls]`.
+        uri: String,
+        /// Requests to send.
+        #[arg(long, default_value_t = 10)]
+        count: u32,
+        /// Gap between requests.
+        #[arg(long, default_value = "200ms")]
+        spacing: String,
+        /// How long to wait for each response.
+        #[arg(long, default_value = "2s")]
+        timeout: String,
+    },
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+fn load_config(path: Option<&Path>) -> Result<Config, config::ConfigError> {
+    match path {
+        Some(p) => config::load(p),
+        None if Path::new("callpulse.yaml").exists() => config::load(Path::new("callpulse.yaml")),
+        None => Ok(Config::default()),
+    }
+}
+
+fn report_config_error(e: &config::ConfigError) -> ExitCode {
+    for p in &e.problems {
+        eprintln!("error: {p}");
+    }
+    eprintln!("{} problem(s) found", e.problems.len());
+    ExitCode::from(2)
+}
+
+fn parse_duration_arg(name: &str, value: &str) -> Result<Duration, ExitCode> {
+    config::parse_duration(value).map_err(|e| {
+        eprintln!("error: --{name}: {e}");
+        ExitCode::from(2)
+    })
+}
+
+/// Resolves when SIGINT or SIGTERM arrives.
+async fn stop_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    // Multi-thread: the OTLP gRPC exporter spawns onto the runtime and its SDK threads block on it.
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")
+}
+
+fn run_service(cfg: Config) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            stop_signal().await;
+            s.cancel();
+        });
+        callpulse::app::run(cfg, Arc::new(SystemClock), shutdown, Default::default()).await
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    match cli.command {
+        Command::Validate { config } => match config::load(&config) {
+            Ok(_) => {
+                println!("{}: ok", config.display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => report_config_error(&e),
+        },
+        Command::Run { config } => {
+            let cfg = match load_config(config.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return report_config_error(&e),
+            };
+            init_logging(&cfg.telemetry.log_level);
+            match run_service(cfg) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "callpulse failed");
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Demo { duration, speed } => {
+            let duration = match duration.map(|d| parse_duration_arg("duration", &d)).transpose() {
+                Ok(d) => d,
+                Err(code) => return code,
+            };
+            init_logging("info,opentelemetry_sdk=warn");
+            let result = runtime().and_then(|rt| {
+                rt.block_on(async move {
+                    let shutdown = CancellationToken::new();
+                    let s = shutdown.clone();
+                    tokio::spawn(async move {
+                        match duration {
+                            Some(d) => tokio::select! { _ = stop_signal() => {}, _ = tokio::time::sleep(d) => {} },
+                            None => stop_signal().await,
+                        }
+                        s.cancel();
+                    });
+                    callpulse::demo::run(speed.max(1), shutdown).await
+                })
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        Command::Probe { uri, count, spacing, timeout } => {
+            let (spacing, timeout) =
+                match (parse_duration_arg("spacing", &spacing), parse_duration_arg("timeout", &timeout)) {
+                    (Ok(s), Ok(t)) => (s, t),
+                    (Err(c), _) | (_, Err(c)) => return c,
+                };
+            init_logging("warn");
+            let mut cfg = config::SipProbeConfig::new("cli", &uri);
+            cfg.count = count.max(1);
+            cfg.spacing = spacing;
+            cfg.timeout = timeout;
+            let code = runtime().map(|rt| {
+                rt.block_on(async move { callpulse::probe::oneshot::oneshot(cfg, &mut std::io::stdout()).await })
+            });
+            match code {
+                Ok(c) => ExitCode::from(u8::try_from(c).unwrap_or(2)),
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
+    }
+}
