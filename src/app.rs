@@ -43,40 +43,72 @@ pub fn instance_id(cfg: &Config) -> String {
     cfg.telemetry
         .instance_id
         .clone()
-        .or_else(|| std::fs::read_to_string("/etc/hostname").ok().map(|s| s.trim().to_string()))
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "callpulse".to_string())
 }
 
 /// Runs callpulse until `shutdown` fires, then stops in stages within the grace period.
-pub async fn run(cfg: Config, clock: Arc<dyn Clock>, shutdown: CancellationToken, hooks: Hooks) -> anyhow::Result<()> {
+pub async fn run(
+    cfg: Config,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+    hooks: Hooks,
+) -> anyhow::Result<()> {
     let stats = Arc::new(SelfStats::default());
     let engine = Engine::new(&cfg);
     let (snap_tx, snap_rx) = watch::channel(engine.snapshot());
-    let resource = ResourceInfo { instance_id: instance_id(&cfg), version: env!("CARGO_PKG_VERSION").to_string() };
+    let resource = ResourceInfo {
+        instance_id: instance_id(&cfg),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    };
     let telemetry = Telemetry::start(&cfg.exporters, resource, snap_rx.clone(), stats.clone())
         .await
         .context("starting exporters")?;
 
     let (tx, rx) = mpsc::channel(cfg.receiver.queue_capacity.max(1));
-    let engine_task =
-        tokio::spawn(engine::run(engine, rx, telemetry.recorder(), snap_tx, clock.clone(), stats.clone()));
+    let engine_task = tokio::spawn(engine::run(
+        engine,
+        rx,
+        telemetry.recorder(),
+        snap_tx,
+        clock.clone(),
+        stats.clone(),
+    ));
 
     let ingress = CancellationToken::new();
     let sources: Arc<[crate::config::SourceConfig]> = cfg.sources.clone().into();
-    let receiver = crate::receiver::start(&cfg.receiver, sources, tx.clone(), stats.clone(), ingress.clone())
-        .await
-        .context("starting OTLP receivers")?;
+    let receiver = crate::receiver::start(
+        &cfg.receiver,
+        sources,
+        tx.clone(),
+        stats.clone(),
+        ingress.clone(),
+    )
+    .await
+    .context("starting OTLP receivers")?;
     let probes = if cfg.probes.sip.is_empty() {
         None
     } else {
         let max = cfg.probes.max_in_flight.unwrap_or(256);
-        Some(tokio::spawn(crate::probe::runner::run(cfg.probes.sip.clone(), max, tx.clone(), ingress.clone())))
+        Some(tokio::spawn(crate::probe::runner::run(
+            cfg.probes.sip.clone(),
+            max,
+            tx.clone(),
+            ingress.clone(),
+        )))
     };
     drop(tx);
 
-    let endpoints =
-        Endpoints { grpc: receiver.grpc_addr, http: receiver.http_addr, prometheus: telemetry.prometheus_addr() };
+    let endpoints = Endpoints {
+        grpc: receiver.grpc_addr,
+        http: receiver.http_addr,
+        prometheus: telemetry.prometheus_addr(),
+    };
     tracing::info!(
         grpc = ?endpoints.grpc,
         http = ?endpoints.http,
@@ -106,10 +138,17 @@ pub async fn run(cfg: Config, clock: Arc<dyn Clock>, shutdown: CancellationToken
     };
     match tokio::time::timeout_at(deadline, stopped).await {
         Ok(r) => r?,
-        Err(_) => tracing::warn!("grace period over before ingress and engine stopped; flushing what there is"),
+        Err(_) => tracing::warn!(
+            "grace period over before ingress and engine stopped; flushing what there is"
+        ),
     }
-    let left = deadline.saturating_duration_since(tokio::time::Instant::now()).max(Duration::from_millis(500));
-    telemetry.shutdown(left).await.context("flushing exporters")?;
+    let left = deadline
+        .saturating_duration_since(tokio::time::Instant::now())
+        .max(Duration::from_millis(500));
+    telemetry
+        .shutdown(left)
+        .await
+        .context("flushing exporters")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod alert;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod engine;
 pub mod event;
 pub mod export;

@@ -65,7 +65,10 @@ fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, config::ConfigError> {
@@ -96,13 +99,14 @@ async fn stop_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}
@@ -116,7 +120,10 @@ async fn stop_signal() {
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     // Multi-thread: the OTLP gRPC exporter spawns onto the runtime and its SDK threads block on it.
-    tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the tokio runtime")
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
 }
 
 fn run_service(cfg: Config) -> anyhow::Result<()> {
@@ -159,7 +166,10 @@ fn main() -> ExitCode {
             }
         }
         Command::Demo { duration, speed } => {
-            let duration = match duration.map(|d| parse_duration_arg("duration", &d)).transpose() {
+            let duration = match duration
+                .map(|d| parse_duration_arg("duration", &d))
+                .transpose()
+            {
                 Ok(d) => d,
                 Err(code) => return code,
             };
@@ -186,19 +196,28 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Probe { uri, count, spacing, timeout } => {
-            let (spacing, timeout) =
-                match (parse_duration_arg("spacing", &spacing), parse_duration_arg("timeout", &timeout)) {
-                    (Ok(s), Ok(t)) => (s, t),
-                    (Err(c), _) | (_, Err(c)) => return c,
-                };
+        Command::Probe {
+            uri,
+            count,
+            spacing,
+            timeout,
+        } => {
+            let (spacing, timeout) = match (
+                parse_duration_arg("spacing", &spacing),
+                parse_duration_arg("timeout", &timeout),
+            ) {
+                (Ok(s), Ok(t)) => (s, t),
+                (Err(c), _) | (_, Err(c)) => return c,
+            };
             init_logging("warn");
             let mut cfg = config::SipProbeConfig::new("cli", &uri);
             cfg.count = count.max(1);
             cfg.spacing = spacing;
             cfg.timeout = timeout;
             let code = runtime().map(|rt| {
-                rt.block_on(async move { callpulse::probe::oneshot::oneshot(cfg, &mut std::io::stdout()).await })
+                rt.block_on(async move {
+                    callpulse::probe::oneshot::oneshot(cfg, &mut std::io::stdout()).await
+                })
             });
             match code {
                 Ok(c) => ExitCode::from(u8::try_from(c).unwrap_or(2)),
