@@ -68,9 +68,9 @@ pub(crate) fn duration(d: Duration) -> String {
         }
         return format!("{}ms", d.as_millis());
     }
-    if secs % 3600 == 0 {
+    if secs.is_multiple_of(3600) {
         format!("{}h", secs / 3600)
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
@@ -116,7 +116,11 @@ fn place(scope: &[(&'static str, String)]) -> String {
 }
 
 /// "MOS on trunk 'carrier-a' (pbx 'pbx1') is 3.21, below 3.5 for 5m".
-pub(crate) fn firing(rule: &AlertRuleConfig, scope: &[(&'static str, String)], value: f64) -> String {
+pub(crate) fn firing(
+    rule: &AlertRuleConfig,
+    scope: &[(&'static str, String)],
+    value: f64,
+) -> String {
     let (what, unit) = subject(rule.signal);
     let threshold = match unit {
         // A threshold of 3.5 reads better than 3.50.
@@ -153,7 +157,11 @@ pub(crate) fn resolved(
     if rule.signal == AlertSignal::ProbeDownRounds {
         return format!("Probe {} is reachable again", place(scope));
     }
-    format!("{what} on {} recovered: {}", place(scope), number(value, unit))
+    format!(
+        "{what} on {} recovered: {}",
+        place(scope),
+        number(value, unit)
+    )
 }
 
 /// "MOS on trunk 'carrier-a' (pbx 'pbx1') has had no data for 10m; resolved at last value 3.21".

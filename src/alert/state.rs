@@ -144,7 +144,12 @@ impl ScopeState {
     /// Advances the machine by one observation and says which transition it wants. Updates the
     /// clocks; the phase itself changes only through [`ScopeState::commit_fire`] (or removal of
     /// the entry), so a transition held by storm control leaves the phase as it was.
-    pub(crate) fn step(&mut self, rule: &AlertRuleConfig, obs: Observation, now: SystemTime) -> Want {
+    pub(crate) fn step(
+        &mut self,
+        rule: &AlertRuleConfig,
+        obs: Observation,
+        now: SystemTime,
+    ) -> Want {
         if let Observation::Value { value, .. } = obs {
             self.last_value = value;
             self.last_evaluated = now;

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use callpulse::alert::{
-    AlertEngine, AlertError, AlertState, AlertTransition, SignalSource, SignalValue,
-    default_rules, names,
+    AlertEngine, AlertError, AlertState, AlertTransition, SignalSource, SignalValue, default_rules,
+    names,
 };
 use callpulse::config::{
     AlertRuleConfig, AlertScope, AlertSignal, AlertsConfig, CompareOp, Severity,
@@ -63,7 +63,12 @@ impl Fake {
 }
 
 impl SignalSource for Fake {
-    fn values(&self, signal: AlertSignal, scope: AlertScope, _window: Duration) -> Vec<SignalValue> {
+    fn values(
+        &self,
+        signal: AlertSignal,
+        scope: AlertScope,
+        _window: Duration,
+    ) -> Vec<SignalValue> {
         self.series
             .iter()
             .filter(|(s, sc, _)| *s == signal && *sc == scope)
@@ -128,12 +133,7 @@ fn run(
 
 fn states(ts: &[AlertTransition]) -> Vec<(AlertState, u64)> {
     ts.iter()
-        .map(|x| {
-            (
-                x.state,
-                x.at.duration_since(t(0)).unwrap().as_secs(),
-            )
-        })
+        .map(|x| (x.state, x.at.duration_since(t(0)).unwrap().as_secs()))
         .collect()
 }
 
@@ -467,10 +467,7 @@ fn a_user_rule_replaces_the_default_of_the_same_name() {
 #[test]
 fn the_disable_list_and_defaults_off() {
     let cfg = AlertsConfig {
-        disable: vec![
-            names::PROBE_UNREACHABLE.into(),
-            names::CALL_MOS_LOW.into(),
-        ],
+        disable: vec![names::PROBE_UNREACHABLE.into(), names::CALL_MOS_LOW.into()],
         ..AlertsConfig::default()
     };
     let engine = AlertEngine::new(&cfg);
@@ -487,7 +484,14 @@ fn the_disable_list_and_defaults_off() {
     // A disabled rule never fires, whatever the data.
     let probe = default_rules()[5].clone();
     let mut engine = AlertEngine::new(&cfg);
-    assert!(run(&mut engine, 0, 600, 10, |_| Fake::one(&probe, Some(10.0), 10)).is_empty());
+    assert!(
+        run(&mut engine, 0, 600, 10, |_| Fake::one(
+            &probe,
+            Some(10.0),
+            10
+        ))
+        .is_empty()
+    );
 
     let none = AlertEngine::new(&AlertsConfig {
         defaults: false,
@@ -501,7 +505,9 @@ fn the_disable_list_and_defaults_off() {
 fn the_event_carries_scope_window_threshold_and_a_readable_body() {
     let rule = default_rules()[0].clone();
     let mut engine = AlertEngine::new(&only(&rule.name));
-    let ts = run(&mut engine, 0, 300, 10, |_| Fake::one(&rule, Some(3.21), 40));
+    let ts = run(&mut engine, 0, 300, 10, |_| {
+        Fake::one(&rule, Some(3.21), 40)
+    });
     assert_eq!(ts.len(), 1);
     let a = &ts[0];
     assert_eq!(a.state.as_str(), "firing");
@@ -516,7 +522,9 @@ fn the_event_carries_scope_window_threshold_and_a_readable_body() {
         a.body,
         "MOS on trunk 'carrier-1' (pbx 'pbx1') is 3.21, below 3.5 for 5m"
     );
-    let ts = run(&mut engine, 310, 900, 10, |_| Fake::one(&rule, Some(3.84), 40));
+    let ts = run(&mut engine, 310, 900, 10, |_| {
+        Fake::one(&rule, Some(3.84), 40)
+    });
     assert_eq!(ts.len(), 1);
     assert_eq!(ts[0].state.as_str(), "resolved");
     assert_eq!(
@@ -551,9 +559,16 @@ fn the_firing_gauge_lists_every_rule() {
     let gauge = engine.firing();
     assert_eq!(gauge.len(), 6);
     for (name, severity, n) in gauge {
-        let expected = if name == names::REGISTRATION_FAILURES { 2 } else { 0 };
+        let expected = if name == names::REGISTRATION_FAILURES {
+            2
+        } else {
+            0
+        };
         assert_eq!(n, expected, "{name}");
-        let rule = default_rules().into_iter().find(|r| r.name == name).unwrap();
+        let rule = default_rules()
+            .into_iter()
+            .find(|r| r.name == name)
+            .unwrap();
         assert_eq!(severity, rule.severity);
     }
 }
@@ -565,8 +580,16 @@ fn engine_with_two_firing() -> AlertEngine {
     let mut engine = AlertEngine::new(&AlertsConfig::default());
     let ts = run(&mut engine, 0, 300, 10, |_| Fake {
         series: vec![
-            (reg.signal, reg.scope, Fake::one(&reg, Some(0.5), 100).series.remove(0).2),
-            (mos.signal, mos.scope, Fake::one(&mos, Some(3.0), 100).series.remove(0).2),
+            (
+                reg.signal,
+                reg.scope,
+                Fake::one(&reg, Some(0.5), 100).series.remove(0).2,
+            ),
+            (
+                mos.signal,
+                mos.scope,
+                Fake::one(&mos, Some(3.0), 100).series.remove(0).2,
+            ),
         ],
     });
     assert_eq!(ts.len(), 2);
@@ -587,15 +610,27 @@ fn restart_with_the_state_file_emits_no_duplicate_firing() {
     // after its keep_firing_for (5m), exactly once.
     let ts = run(&mut restarted, 1000, 1900, 10, |_| Fake {
         series: vec![
-            (reg.signal, reg.scope, Fake::one(&reg, Some(0.5), 100).series.remove(0).2),
-            (mos.signal, mos.scope, Fake::one(&mos, Some(4.2), 100).series.remove(0).2),
+            (
+                reg.signal,
+                reg.scope,
+                Fake::one(&reg, Some(0.5), 100).series.remove(0).2,
+            ),
+            (
+                mos.signal,
+                mos.scope,
+                Fake::one(&mos, Some(4.2), 100).series.remove(0).2,
+            ),
         ],
     });
     assert_eq!(states(&ts), vec![(AlertState::Resolved, 1300)]);
     assert_eq!(ts[0].rule, names::CALL_MOS_LOW);
     assert_eq!(firing_count(&restarted, names::REGISTRATION_FAILURES), 1);
     // The state file round-trips: saving again keeps the one still firing.
-    assert!(restarted.save_state().contains(names::REGISTRATION_FAILURES));
+    assert!(
+        restarted
+            .save_state()
+            .contains(names::REGISTRATION_FAILURES)
+    );
     assert!(!restarted.save_state().contains(names::CALL_MOS_LOW));
 }
 
@@ -619,7 +654,9 @@ fn restart_without_the_state_file_re_fires() {
     // and `for` are met (a duplicate "firing" for the same incident).
     let reg = default_rules()[2].clone();
     let mut fresh = AlertEngine::new(&AlertsConfig::default());
-    let ts = run(&mut fresh, 1000, 1000, 10, |_| Fake::one(&reg, Some(0.5), 100));
+    let ts = run(&mut fresh, 1000, 1000, 10, |_| {
+        Fake::one(&reg, Some(0.5), 100)
+    });
     assert_eq!(states(&ts), vec![(AlertState::Firing, 1000)]);
 }
 
@@ -641,6 +678,10 @@ fn a_bad_state_file_is_refused_and_changes_nothing() {
     other.restore_state(&before, t(400)).unwrap();
     assert_eq!(
         other.firing(),
-        vec![(names::REGISTRATION_FAILURES.to_string(), Severity::Critical, 1)]
+        vec![(
+            names::REGISTRATION_FAILURES.to_string(),
+            Severity::Critical,
+            1
+        )]
     );
 }
