@@ -1,6 +1,11 @@
 //! Alert engine: rules, built-in defaults, and the inactive → pending → firing → resolved state
 //! machine with `for`, hysteresis and storm control. Pure: takes `now` and signal values, returns
-//! transitions; it never emits OTLP itself.
+//! transitions; it never emits OTLP itself, reads no clock and touches no file (the caller writes
+//! and reads the state file's text). `docs/alerts.md` is the operator's reference.
+//!
+//! Files: `rules.rs` built-in defaults and merging with the config, `state.rs` the per-scope
+//! machine, `storm.rs` the per-rule cap, `persist.rs` the state file's JSON, `body.rs` the
+//! sentence a person reads; this file evaluates them together ([`AlertEngine`]).
 
 mod body;
 mod persist;

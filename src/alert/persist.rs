@@ -113,15 +113,16 @@ pub(crate) fn decode(text: &str) -> Result<(Vec<FiringEntry>, usize), AlertError
             .into_iter()
             .map(|(k, v)| static_label(&k).map(|k| (k, v)))
             .collect();
-        match scope {
-            Some(scope) if saved.value.is_finite() => out.push(FiringEntry {
+        let since = UNIX_EPOCH.checked_add(Duration::from_millis(saved.since_unix_ms));
+        match (scope, since) {
+            (Some(scope), Some(since)) if saved.value.is_finite() => out.push(FiringEntry {
                 rule: saved.rule,
                 scope,
-                since: UNIX_EPOCH + Duration::from_millis(saved.since_unix_ms),
+                since,
                 value: saved.value,
             }),
             _ => {
-                tracing::warn!(rule = %saved.rule, "alert state entry skipped: unknown scope label");
+                tracing::warn!(rule = %saved.rule, "alert state entry skipped: unknown scope label or bad time");
                 skipped += 1;
             }
         }
