@@ -1,6 +1,11 @@
 //! Engine benchmarks: memory of 100,000 concurrent active calls (target ≤ 64 MiB) and the engine's
 //! own event rate, as figures printed by one run (`cargo bench --bench engine`), never asserted.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    missing_docs
+)]
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -30,7 +35,10 @@ fn rss_kib() -> u64 {
 
 fn main() {
     let t0 = UNIX_EPOCH + Duration::from_secs(1_800_000_000);
-    let meta = EventMeta { pbx: "pbx1".into(), time: None };
+    let meta = EventMeta {
+        pbx: "pbx1".into(),
+        time: None,
+    };
 
     // 1. 100,000 concurrent calls (realistic 36-char call ids, 20 trunks).
     let events: Vec<VoipEvent> = (0..100_000u64)
@@ -66,7 +74,11 @@ fn main() {
             meta: meta.clone(),
             kind: VoipEventKind::Cdr(CallRecord {
                 call_id: format!("cdr-{i}"),
-                disposition: if i % 5 == 0 { Disposition::Busy } else { Disposition::Answered },
+                disposition: if i % 5 == 0 {
+                    Disposition::Busy
+                } else {
+                    Disposition::Answered
+                },
                 duration: Some(Duration::from_secs(60 + i % 300)),
                 billable_duration: Some(Duration::from_secs(55 + i % 300)),
                 post_dial_delay: Some(Duration::from_millis(800 + i % 2000)),
@@ -85,5 +97,8 @@ fn main() {
         engine.on_event(ev, now, &mut NullRecorder);
     }
     let took = start.elapsed();
-    println!("engine alone: {:.0} CDRs/s (null recorder)", cdrs.len() as f64 / took.as_secs_f64());
+    println!(
+        "engine alone: {:.0} CDRs/s (null recorder)",
+        cdrs.len() as f64 / took.as_secs_f64()
+    );
 }

@@ -5,7 +5,12 @@
 //! cargo build --release && target/release/callpulse run &   # embedded defaults: gRPC on 127.0.0.1:4317
 //! cargo run --release --example loadgen -- --rate 10000 --seconds 30 --pid $!
 //! ```
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods, missing_docs)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods,
+    missing_docs
+)]
 
 use std::time::{Duration, Instant};
 
@@ -17,11 +22,19 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned().unwrap_or_else(|| default.to_string())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .cloned()
+        .unwrap_or_else(|| default.to_string())
 }
 
 fn kv(key: &str, v: any_value::Value) -> KeyValue {
-    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(v) }), ..Default::default() }
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(v) }),
+        ..Default::default()
+    }
 }
 
 /// One request of `n` CDRs, the shape a Collector forwards.
@@ -30,12 +43,32 @@ pub fn cdr_request(n: usize, seq: u64) -> ExportLogsServiceRequest {
         .map(|i| LogRecord {
             event_name: "voip.cdr".into(),
             attributes: vec![
-                kv("voip.call.id", any_value::Value::StringValue(format!("load-{seq}-{i}"))),
-                kv("voip.call.disposition", any_value::Value::StringValue(if i % 5 == 0 { "busy" } else { "answered" }.into())),
-                kv("voip.call.duration", any_value::Value::DoubleValue(60.0 + (i % 120) as f64)),
-                kv("voip.call.post_dial_delay", any_value::Value::DoubleValue(1.2)),
-                kv("voip.trunk", any_value::Value::StringValue(format!("trunk-{}", i % 8))),
-                kv("voip.call.direction", any_value::Value::StringValue("outbound".into())),
+                kv(
+                    "voip.call.id",
+                    any_value::Value::StringValue(format!("load-{seq}-{i}")),
+                ),
+                kv(
+                    "voip.call.disposition",
+                    any_value::Value::StringValue(
+                        if i % 5 == 0 { "busy" } else { "answered" }.into(),
+                    ),
+                ),
+                kv(
+                    "voip.call.duration",
+                    any_value::Value::DoubleValue(60.0 + (i % 120) as f64),
+                ),
+                kv(
+                    "voip.call.post_dial_delay",
+                    any_value::Value::DoubleValue(1.2),
+                ),
+                kv(
+                    "voip.trunk",
+                    any_value::Value::StringValue(format!("trunk-{}", i % 8)),
+                ),
+                kv(
+                    "voip.call.direction",
+                    any_value::Value::StringValue("outbound".into()),
+                ),
                 kv("sip.response.status_code", any_value::Value::IntValue(200)),
             ],
             ..Default::default()
@@ -44,10 +77,16 @@ pub fn cdr_request(n: usize, seq: u64) -> ExportLogsServiceRequest {
     ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
             resource: Some(Resource {
-                attributes: vec![kv("service.instance.id", any_value::Value::StringValue("load-pbx".into()))],
+                attributes: vec![kv(
+                    "service.instance.id",
+                    any_value::Value::StringValue("load-pbx".into()),
+                )],
                 ..Default::default()
             }),
-            scope_logs: vec![ScopeLogs { log_records: records, ..Default::default() }],
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..Default::default()
+            }],
             ..Default::default()
         }],
     }
@@ -62,7 +101,12 @@ fn proc_cpu_ticks(pid: &str) -> Option<u64> {
 
 fn proc_rss_kib(pid: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
+    s.lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -72,7 +116,9 @@ async fn main() {
     let seconds: u64 = arg("--seconds", "30").parse().unwrap();
     let batch: usize = arg("--batch", "100").parse().unwrap();
     let pid = arg("--pid", "");
-    let mut client = LogsServiceClient::connect(endpoint.clone()).await.expect("connect");
+    let mut client = LogsServiceClient::connect(endpoint.clone())
+        .await
+        .expect("connect");
     let requests_per_sec = (rate / batch as u64).max(1);
     let period = Duration::from_secs_f64(1.0 / requests_per_sec as f64);
     let mut ticker = tokio::time::interval(period);
@@ -93,7 +139,10 @@ async fn main() {
         }
     }
     let wall = start.elapsed().as_secs_f64();
-    println!("sent {sent} records in {wall:.1} s ({:.0}/s), refused {refused}", sent as f64 / wall);
+    println!(
+        "sent {sent} records in {wall:.1} s ({:.0}/s), refused {refused}",
+        sent as f64 / wall
+    );
     if let (Some(c0), Some(c1)) = (cpu0, proc_cpu_ticks(&pid)) {
         // Clock ticks are 100 Hz on Linux.
         let cpu_s = (c1 - c0) as f64 / 100.0;

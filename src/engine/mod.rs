@@ -16,7 +16,6 @@ mod task;
 mod window;
 
 pub use memory::MemoryRecorder;
-pub use signals::ScopedValue;
 pub use state::{Engine, ProbeState};
 pub use task::run;
 

@@ -6,19 +6,9 @@ use std::time::{Duration, SystemTime};
 
 use super::Engine;
 use super::stats::{CallCounts, QueueCounts, RegCounts};
+use crate::alert::{SignalSource, SignalValue};
 use crate::config::{AlertScope, AlertSignal};
 use crate::metrics::label;
-
-/// One scope's value of a signal.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScopedValue {
-    /// Scope labels.
-    pub scope: Vec<(&'static str, String)>,
-    /// The value, when the window holds any data.
-    pub value: Option<f64>,
-    /// Samples behind the value (calls, attempts, rounds, baseline calls).
-    pub samples: u64,
-}
 
 fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
@@ -33,7 +23,7 @@ impl Engine {
         scope: AlertScope,
         window: Duration,
         now: SystemTime,
-    ) -> Vec<ScopedValue> {
+    ) -> Vec<SignalValue> {
         let pbx = |id: u32| (label::PBX, self.pbxs.name(id).to_string());
         match signal {
             AlertSignal::CallMosMean | AlertSignal::CallMosBelowRatio(_) | AlertSignal::Asr => {
@@ -58,7 +48,7 @@ impl Engine {
                             }
                             _ => (ratio(c.answered, c.attempts), c.attempts),
                         };
-                        ScopedValue {
+                        SignalValue {
                             scope,
                             value,
                             samples,
@@ -73,7 +63,7 @@ impl Engine {
                     .map(|(p, w)| {
                         let c: RegCounts = w.sum(now, window);
                         let n = c.success + c.failure;
-                        ScopedValue {
+                        SignalValue {
                             scope: vec![pbx(*p)],
                             value: ratio(c.failure, n),
                             samples: n,
@@ -97,7 +87,7 @@ impl Engine {
                     .into_iter()
                     .map(|(scope, c)| {
                         let n = c.answered + c.abandoned;
-                        ScopedValue {
+                        SignalValue {
                             scope,
                             value: ratio(c.abandoned, n),
                             samples: n,
@@ -111,7 +101,7 @@ impl Engine {
                     .iter()
                     .filter_map(|(p, d)| {
                         let (frac, base) = d.drop_fraction(window)?;
-                        Some(ScopedValue {
+                        Some(SignalValue {
                             scope: vec![pbx(*p)],
                             value: Some(frac),
                             samples: base,
@@ -139,7 +129,7 @@ impl Engine {
                     // A target's last round is stale once it is older than the rule's window.
                     let fresh = now.duration_since(st.at).unwrap_or_default()
                         <= window.max(Duration::from_secs(1));
-                    ScopedValue {
+                    SignalValue {
                         scope: vec![(label::PROBE_TARGET, name.clone())],
                         value: if fresh { value } else { None },
                         samples: u64::from(fresh),
@@ -147,5 +137,17 @@ impl Engine {
                 })
                 .collect(),
         }
+    }
+}
+
+/// The engine's state as of one instant, as the alert engine reads it.
+pub(super) struct SignalsAt<'a> {
+    pub(super) engine: &'a Engine,
+    pub(super) now: SystemTime,
+}
+
+impl SignalSource for SignalsAt<'_> {
+    fn values(&self, signal: AlertSignal, scope: AlertScope, window: Duration) -> Vec<SignalValue> {
+        self.engine.signal(signal, scope, window, self.now)
     }
 }

@@ -10,6 +10,7 @@ use super::names::LabelSet;
 use super::stats::{CallCounts, QueueCounts, RegCounts, SHORT_CALL_SECONDS};
 use super::window::SlidingWindow;
 use super::{GaugePoint, GaugeSnapshot, Labels, Recorder, SharedSnapshot};
+use crate::alert::AlertEngine;
 use crate::config::{Config, EngineConfig, QualityConfig, SipTransport};
 use crate::event::{
     CallRecord, Direction, Disposition, QualityFields, QueueOutcome, RegistrationKind,
@@ -73,6 +74,10 @@ pub struct Engine {
     pub(super) queue_state: HashMap<(u32, u32), SlidingWindow<QueueCounts>>,
     pub(super) probes: BTreeMap<String, ProbeState>,
     last_sweep: Option<SystemTime>,
+    /// Taken out while it evaluates (it reads the rest of the engine).
+    alerts: Option<AlertEngine>,
+    eval_interval: Duration,
+    last_eval: Option<SystemTime>,
     snapshot: SharedSnapshot,
 }
 
@@ -137,6 +142,9 @@ impl Engine {
             queue_state: HashMap::new(),
             probes: BTreeMap::new(),
             last_sweep: None,
+            alerts: Some(AlertEngine::new(&cfg.alerts)),
+            eval_interval: cfg.alerts.evaluation_interval,
+            last_eval: None,
             snapshot: Arc::new(GaugeSnapshot::default()),
         }
     }
@@ -597,10 +605,45 @@ impl Engine {
         }
     }
 
-    /// A tick that may also emit (alert transitions) through the recorder.
+    /// A tick that also evaluates the alert rules when due and emits their transitions.
     pub fn tick_with(&mut self, now: SystemTime, rec: &mut dyn Recorder) -> SharedSnapshot {
-        let _ = rec;
-        self.on_tick(now)
+        self.on_tick(now);
+        let due = self
+            .last_eval
+            .is_none_or(|t| now.duration_since(t).unwrap_or_default() >= self.eval_interval);
+        if due && let Some(mut alerts) = self.alerts.take() {
+            let transitions =
+                alerts.evaluate(now, &super::signals::SignalsAt { engine: self, now });
+            for t in &transitions {
+                rec.alert(t);
+            }
+            for (rule, n) in alerts.take_suppressed() {
+                rec.add(Metric::AlertsSuppressed, n, &[(label::ALERT_RULE, &rule)]);
+            }
+            self.alerts = Some(alerts);
+            self.last_eval = Some(now);
+            // The firing gauge must reflect this evaluation, not the previous one.
+            self.snapshot = Arc::new(self.gauges(now));
+        }
+        self.snapshot.clone()
+    }
+
+    /// The alert state to keep across a restart (`alerts.state_file`).
+    pub fn save_alerts(&self) -> Option<String> {
+        self.alerts.as_ref().map(AlertEngine::save_state)
+    }
+
+    /// Restores alert state saved by [`Engine::save_alerts`], so alerts firing before a restart
+    /// are not announced twice.
+    pub fn restore_alerts(
+        &mut self,
+        state: &str,
+        now: SystemTime,
+    ) -> Result<(), crate::alert::AlertError> {
+        match self.alerts.as_mut() {
+            Some(a) => a.restore_state(state, now),
+            None => Ok(()),
+        }
     }
 
     /// Periodic work: TTL sweep, active-call sampling, gauges. Returns the new snapshot.
@@ -727,6 +770,18 @@ impl Engine {
             }
             if let Some(m) = &st.mos {
                 push(Metric::ProbeMos, l(), m.mos);
+            }
+        }
+        if let Some(alerts) = &self.alerts {
+            for (rule, severity, n) in alerts.firing() {
+                push(
+                    Metric::AlertsFiring,
+                    vec![
+                        (label::ALERT_RULE, rule),
+                        (label::ALERT_SEVERITY, severity.as_str().to_string()),
+                    ],
+                    n as f64,
+                );
             }
         }
         GaugeSnapshot { points }

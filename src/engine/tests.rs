@@ -339,3 +339,104 @@ fn unknown_trunks_fold_into_other_when_configured() {
         0
     );
 }
+
+#[test]
+fn registration_burst_fires_once_and_resolves_once() {
+    use crate::alert::{AlertState, names};
+    let mut e = engine();
+    let mut rec = MemoryRecorder::default();
+    // Five minutes of healthy traffic, 1 REGISTER/s.
+    let mut now = 0;
+    while now < 300 {
+        e.on_event(&reg(RegistrationOutcome::Success), t(now), &mut rec);
+        e.tick_with(t(now), &mut rec);
+        now += 1;
+    }
+    // A burst: 60 failures within a minute (≈ 17 % of the 5-minute window).
+    while now < 360 {
+        e.on_event(&reg(RegistrationOutcome::Failure), t(now), &mut rec);
+        e.on_event(&reg(RegistrationOutcome::Success), t(now), &mut rec);
+        e.tick_with(t(now), &mut rec);
+        now += 1;
+    }
+    let fired: Vec<_> = rec
+        .alerts
+        .iter()
+        .filter(|a| a.rule == names::REGISTRATION_FAILURES && a.state == AlertState::Firing)
+        .collect();
+    assert_eq!(fired.len(), 1, "{:?}", rec.alerts);
+    assert_eq!(fired[0].scope, vec![(label::PBX, "pbx1".to_string())]);
+    assert!(fired[0].value > 0.05);
+    let snap = e.snapshot();
+    let firing = snap.get(
+        Metric::AlertsFiring,
+        &[
+            (label::ALERT_RULE, names::REGISTRATION_FAILURES),
+            (label::ALERT_SEVERITY, "critical"),
+        ],
+    );
+    assert_eq!(firing, Some(1.0));
+    // Healthy again: once the failures leave the window, exactly one resolve.
+    while now < 1200 {
+        e.on_event(&reg(RegistrationOutcome::Success), t(now), &mut rec);
+        e.tick_with(t(now), &mut rec);
+        now += 1;
+    }
+    let states: Vec<_> = rec
+        .alerts
+        .iter()
+        .filter(|a| a.rule == names::REGISTRATION_FAILURES)
+        .map(|a| a.state)
+        .collect();
+    assert_eq!(states, vec![AlertState::Firing, AlertState::Resolved]);
+}
+
+#[test]
+fn probe_unreachable_after_three_rounds() {
+    use crate::alert::{AlertState, names};
+    let mut e = engine();
+    let mut rec = MemoryRecorder::default();
+    let down = ProbeReport {
+        target: "sbc1".into(),
+        transport: SipTransport::Udp,
+        at: t(0),
+        outcomes: vec![RequestOutcome::Timeout; 3],
+        loss_ratio: 1.0,
+        jitter: None,
+        rtt_median: None,
+        up: false,
+        connect_duration: None,
+        tls_handshake_duration: None,
+        dropped: DroppedResponses::default(),
+    };
+    for round in 0..3u64 {
+        e.on_probe(&down, t(round * 60), &mut rec);
+        e.tick_with(t(round * 60 + 1), &mut rec);
+        let fired = rec
+            .alerts
+            .iter()
+            .filter(|a| a.rule == names::PROBE_UNREACHABLE)
+            .count();
+        assert_eq!(fired, usize::from(round == 2), "round {round}");
+    }
+    let mut up = down.clone();
+    up.up = true;
+    up.loss_ratio = 0.0;
+    up.rtt_median = Some(Duration::from_millis(10));
+    up.outcomes = vec![
+        RequestOutcome::Answered {
+            status: 200,
+            rtt: Duration::from_millis(10)
+        };
+        3
+    ];
+    e.on_probe(&up, t(240), &mut rec);
+    e.tick_with(t(241), &mut rec);
+    let states: Vec<_> = rec
+        .alerts
+        .iter()
+        .filter(|a| a.rule == names::PROBE_UNREACHABLE)
+        .map(|a| a.state)
+        .collect();
+    assert_eq!(states, vec![AlertState::Firing, AlertState::Resolved]);
+}
