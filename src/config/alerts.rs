@@ -246,11 +246,10 @@ fn rule(
         }
     }
 
-    let signal = signal?;
-    let allowed = signal_scopes(signal);
-    let scope = match scope {
-        Some(s) if allowed.contains(&s) => s,
-        Some(s) => {
+    let allowed = signal.map_or(&[AlertScope::Pbx][..], signal_scopes);
+    let scope = match (scope, signal) {
+        (Some(s), _) if allowed.contains(&s) => Some(s),
+        (Some(s), Some(signal)) => {
             let line = f.node("scope").map_or(f.line, |n| n.line);
             let names: Vec<&str> = allowed.iter().map(|s| scope_name(*s)).collect();
             ctx.problem(
@@ -263,10 +262,11 @@ fn rule(
                     names.join(" or ")
                 ),
             );
-            return None;
+            None
         }
-        None if f.has("scope") => return None,
-        None => allowed[0],
+        (Some(_), None) => None,
+        (None, _) if f.has("scope") => None,
+        (None, _) => Some(allowed[0]),
     };
     let window = ctx.positive_duration(&f, "window", DEFAULT_WINDOW);
     let for_ = ctx.duration(&f, "for").unwrap_or(Duration::ZERO);
@@ -288,8 +288,8 @@ fn rule(
         .unwrap_or_default();
     Some(AlertRuleConfig {
         name: name?,
-        signal,
-        scope,
+        signal: signal?,
+        scope: scope?,
         op: op?,
         threshold: threshold?,
         window,

@@ -99,8 +99,15 @@ fn sip_target(
         ctx.missing(&f, "target");
     }
 
-    let (name, (target, parsed)) = (name?, target?);
-    let mut out = SipProbeConfig::new(&name, &target);
+    // Read the rest even when name or target is wrong, so every problem shows at once.
+    let (target, parsed) = match target {
+        Some((t, p)) => (Some(t), Some(p)),
+        None => (None, None),
+    };
+    let mut out = SipProbeConfig::new(
+        name.as_deref().unwrap_or_default(),
+        target.as_deref().unwrap_or_default(),
+    );
     out.interval = ctx.positive_duration(&f, "interval", out.interval);
     if let Some(n) = ctx.uint(&f, "count", 1, 10_000) {
         out.count = n as u32;
@@ -132,12 +139,15 @@ fn sip_target(
                 server_name: ctx.string(&t, "server_name"),
                 insecure_skip_verify: ctx.bool(&t, "insecure_skip_verify").unwrap_or(false),
             };
-            if parsed.transport != SipTransport::Tls {
+            if let Some(parsed) = &parsed
+                && parsed.transport != SipTransport::Tls
+            {
                 ctx.problem(
                     tls_node.line,
                     &tls_path,
                     format!(
-                        "tls settings apply only to a sips: target or ;transport=tls, but \"{target}\" uses {}",
+                        "tls settings apply only to a sips: target or ;transport=tls, but \"{}\" uses {}",
+                        out.target,
                         parsed.transport.as_str()
                     ),
                 );
@@ -179,7 +189,7 @@ fn sip_target(
             ),
         );
     }
-    Some(out)
+    (name.is_some() && target.is_some()).then_some(out)
 }
 
 fn sip_uri_text(text: &str, _plain: bool) -> Result<String, String> {
