@@ -1084,3 +1084,56 @@ fn load_reports_an_unreadable_file() {
         "{e}"
     );
 }
+
+#[test]
+fn the_yaml_snippets_in_the_docs_are_valid() {
+    let docs = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/configuration.md"),
+    )
+    .unwrap();
+    let mut snippets = 0;
+    for block in docs.split("```yaml\n").skip(1) {
+        let yaml = block.split("```").next().unwrap();
+        if let Err(e) = parse(yaml) {
+            panic!("{e}\n---\n{yaml}");
+        }
+        snippets += 1;
+    }
+    assert!(snippets >= 2);
+}
+
+#[test]
+fn bom_and_crlf_files_parse() {
+    let c = ok("\u{feff}engine:\r\n  tick: 2s\r\n  max_series: 7\r\n");
+    assert_eq!(
+        (c.engine.tick, c.engine.max_series),
+        (Duration::from_secs(2), 7)
+    );
+    let p = one_problem("engine:\r\n  tick: 2s\r\n  bogus: 1\r\n");
+    assert_eq!(p.line, Some(3));
+}
+
+#[test]
+fn no_truncation_of_the_example_panics_and_every_problem_has_a_line() {
+    let text = uncomment(&example_text());
+    let env = |_: &str| Some("x".to_string());
+    let mut failures = 0;
+    for end in (0..text.len())
+        .step_by(5)
+        .filter(|i| text.is_char_boundary(*i))
+    {
+        if let Err(e) = parse_str_with_env(&text[..end], ORIGIN, &env) {
+            failures += 1;
+            for p in &e.problems {
+                let line = p.line.expect("every problem has a line");
+                assert!(
+                    line >= 1 && line <= text[..end].lines().count().max(1),
+                    "{p}"
+                );
+            }
+        }
+    }
+    // Most cuts land inside a key or value and are errors; that they were all reported cleanly
+    // is the point.
+    assert!(failures > 0);
+}
