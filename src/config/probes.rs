@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::model::*;
-use super::sections::{check_header_values, header_name_ok};
+use super::sections::header_name_ok;
 use super::sip_uri::SipTarget;
 use super::tree::Node;
 use super::units::format_duration;
@@ -119,7 +119,6 @@ fn sip_target(
     out.from = ctx.scalar(&f, "from", "a sip: uri", sip_uri_text);
     out.request_uri = ctx.scalar(&f, "request_uri", "a sip: uri", sip_uri_text);
     if let Some(headers) = ctx.string_pairs(&f, "headers", probe_header_ok) {
-        check_header_values(ctx, &f, "headers", headers.iter().map(|(k, v)| (k, v)));
         out.headers = headers;
     }
     if let Some(codes) = up_codes(ctx, &f) {

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::model::*;
 use super::tree::Node;
 use super::units::format_duration;
-use super::walk::{Ctx, Fields, Value, join};
+use super::walk::{Ctx, Value, join};
 use super::{alerts, probes};
 
 /// The top-level sections.
@@ -287,7 +287,6 @@ fn otlp_exporter(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<OtlpExpor
         out.protocol = p;
     }
     if let Some(headers) = ctx.string_map(&f, "headers", header_name_ok) {
-        check_header_values(ctx, &f, "headers", &headers);
         out.headers = headers;
     }
     if let Some(gzip) = ctx.choice(&f, "compression", COMPRESSIONS) {
@@ -355,25 +354,6 @@ pub(crate) fn header_name_ok(name: &str) -> Result<(), String> {
         Err(format!(
             "\"{name}\" is not a valid header name (letters, digits and !#$%&'*+-.^_`|~)"
         ))
-    }
-}
-
-/// Header values must fit on one line; the value itself is never echoed (it may be a secret).
-pub(crate) fn check_header_values<'v>(
-    ctx: &mut Ctx<'_>,
-    f: &Fields<'_>,
-    key: &str,
-    pairs: impl IntoIterator<Item = (&'v String, &'v String)>,
-) {
-    let line = f.node(key).map_or(f.line, |n| n.line);
-    for (name, value) in pairs {
-        if value.chars().any(|c| c.is_control() && c != '\t') {
-            ctx.problem(
-                line,
-                &join(&f.path(key), name),
-                "header value must not hold line breaks or control characters",
-            );
-        }
     }
 }
 

@@ -165,7 +165,7 @@ impl<'a> Ctx<'a> {
             Value::Map(entries) => entries,
             Value::Null => &[],
             other => {
-                let got = describe(&other, node);
+                let got = describe(&other);
                 self.problem(
                     node.line,
                     path,
@@ -212,7 +212,7 @@ impl<'a> Ctx<'a> {
                 }
             },
             other => {
-                let got = describe(&other, node);
+                let got = describe(&other);
                 self.problem(node.line, path, format!("expected {expected}, got {got}"));
                 None
             }
@@ -345,7 +345,7 @@ impl<'a> Ctx<'a> {
             Value::Seq(items) => Some(items),
             Value::Null => Some(&[]),
             other => {
-                let got = describe(&other, node);
+                let got = describe(&other);
                 self.problem(node.line, path, format!("expected a list, got {got}"));
                 None
             }
@@ -386,7 +386,7 @@ impl<'a> Ctx<'a> {
             Value::Map(entries) => entries,
             Value::Null => return Some(Vec::new()),
             other => {
-                let got = describe(&other, node);
+                let got = describe(&other);
                 self.problem(
                     node.line,
                     &path,
@@ -405,9 +405,19 @@ impl<'a> Ctx<'a> {
             match self.value(&entry.value, &entry_path) {
                 None => {}
                 Some(Value::Null) => out.push((entry.key.clone(), String::new())),
+                // The value is not echoed: it may be a secret (an API key header).
+                Some(Value::Text { text, .. })
+                    if text.chars().any(|c| c.is_control() && c != '\t') =>
+                {
+                    self.problem(
+                        entry.value.line,
+                        &entry_path,
+                        "must not hold line breaks or control characters",
+                    );
+                }
                 Some(Value::Text { text, .. }) => out.push((entry.key.clone(), text)),
                 Some(other) => {
-                    let got = describe(&other, &entry.value);
+                    let got = describe(&other);
                     self.problem(
                         entry.value.line,
                         &entry_path,
@@ -431,15 +441,13 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn describe(value: &Value<'_>, node: &Node) -> String {
+fn describe(value: &Value<'_>) -> String {
     match value {
-        Value::Text { text, .. } if node_text_differs(node, text) => format!("\"{text}\""),
-        _ => node.describe(),
+        Value::Text { text, .. } => format!("\"{text}\""),
+        Value::Map(_) => "a mapping".into(),
+        Value::Seq(_) => "a list".into(),
+        Value::Null => "nothing (null)".into(),
     }
-}
-
-fn node_text_differs(node: &Node, text: &str) -> bool {
-    !matches!(&node.kind, Kind::Scalar(s) if s.text == text)
 }
 
 /// `true`/`false` (and their capitalised forms), plain only.

@@ -475,9 +475,10 @@ fn secrets_from_env_are_not_echoed_in_problems() {
         &env,
     )
     .unwrap_err();
+    assert_eq!(err.problems[0].line, Some(4));
     let text = err.to_string();
     assert!(
-        text.contains("exporters.otlp.headers.authorization"),
+        text.contains("exporters.otlp.headers.authorization: must not hold line breaks"),
         "{text}"
     );
     assert!(!text.contains("s3cret"), "{text}");
