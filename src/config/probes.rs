@@ -1,0 +1,326 @@
+//! The `probes` section: SIP OPTIONS targets. Checks what the prober would otherwise find out at
+//! run time: the target URI, unique names, a round that fits in its interval, up codes that are
+//! final responses, TLS settings only where TLS is used, and headers the prober does not own.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use super::model::*;
+use super::sections::header_name_ok;
+use super::sip_uri::SipTarget;
+use super::tree::Node;
+use super::units::format_duration;
+use super::walk::{Ctx, index, parse_uint};
+
+const TARGET_KEYS: &[&str] = &[
+    "name",
+    "target",
+    "interval",
+    "count",
+    "spacing",
+    "timeout",
+    "from",
+    "request_uri",
+    "headers",
+    "up_codes",
+    "tls",
+    "dscp",
+    "source",
+];
+
+/// Headers every OPTIONS request gets from the prober (full and compact forms).
+const PROBER_HEADERS: &[&str] = &[
+    "via",
+    "v",
+    "from",
+    "f",
+    "to",
+    "t",
+    "call-id",
+    "i",
+    "cseq",
+    "max-forwards",
+    "content-length",
+    "l",
+];
+
+pub(crate) fn probes(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> ProbesConfig {
+    let mut out = ProbesConfig::default();
+    let Some(f) = ctx.fields(node, path, &["max_in_flight", "sip"]) else {
+        return out;
+    };
+    if let Some(n) = ctx.uint(&f, "max_in_flight", 1, 1_000_000) {
+        out.max_in_flight = Some(n as usize);
+    }
+    let Some(sip) = f.node("sip") else { return out };
+    let sip_path = f.path("sip");
+    let Some(items) = ctx.list(sip, &sip_path) else {
+        return out;
+    };
+    let mut names: HashMap<String, (String, usize)> = HashMap::new();
+    for (i, item) in items.iter().enumerate() {
+        let item_path = index(&sip_path, i);
+        if let Some(target) = sip_target(ctx, item, &item_path, &mut names) {
+            out.sip.push(target);
+        }
+    }
+    out
+}
+
+fn sip_target(
+    ctx: &mut Ctx<'_>,
+    node: &Node,
+    path: &str,
+    names: &mut HashMap<String, (String, usize)>,
+) -> Option<SipProbeConfig> {
+    let f = ctx.fields(node, path, TARGET_KEYS)?;
+    let name = ctx.string(&f, "name");
+    if let Some(name) = &name {
+        let line = f.node("name").map_or(f.line, |n| n.line);
+        if let Some((first_path, first_line)) = names.get(name) {
+            ctx.problem(
+                line,
+                &f.path("name"),
+                format!(
+                    "duplicate probe name \"{name}\" (first at {first_path}, line {first_line})"
+                ),
+            );
+        } else {
+            names.insert(name.clone(), (path.to_string(), line));
+        }
+    } else if !f.has("name") {
+        ctx.missing(&f, "name");
+    }
+
+    let target = ctx.scalar(&f, "target", "a sip: uri", |t, _| {
+        SipTarget::parse(t.trim()).map(|parsed| (t.trim().to_string(), parsed))
+    });
+    if target.is_none() && !f.has("target") {
+        ctx.missing(&f, "target");
+    }
+
+    // Read the rest even when name or target is wrong, so every problem shows at once.
+    let (target, parsed) = match target {
+        Some((t, p)) => (Some(t), Some(p)),
+        None => (None, None),
+    };
+    let mut out = SipProbeConfig::new(
+        name.as_deref().unwrap_or_default(),
+        target.as_deref().unwrap_or_default(),
+    );
+    out.interval = ctx.positive_duration(&f, "interval", out.interval);
+    if let Some(n) = ctx.uint(&f, "count", 1, 10_000) {
+        out.count = n as u32;
+    }
+    if let Some(d) = ctx.duration(&f, "spacing") {
+        out.spacing = d;
+    }
+    out.timeout = ctx.positive_duration(&f, "timeout", out.timeout);
+    out.from = ctx.scalar(&f, "from", "a sip: uri", sip_uri_text);
+    out.request_uri = ctx.scalar(&f, "request_uri", "a sip: uri", sip_uri_text);
+    if let Some(headers) = ctx.string_pairs(&f, "headers", probe_header_ok) {
+        out.headers = headers;
+    }
+    if let Some(codes) = up_codes(ctx, &f) {
+        out.up_codes = codes;
+    }
+    if let Some(tls_node) = f.node("tls")
+        && !tls_node.is_null()
+    {
+        let tls_path = f.path("tls");
+        if let Some(t) = ctx.fields(
+            tls_node,
+            &tls_path,
+            &["ca_file", "server_name", "insecure_skip_verify"],
+        ) {
+            out.tls = ClientTlsConfig {
+                ca_file: ctx.file(&t, "ca_file"),
+                server_name: ctx.string(&t, "server_name"),
+                insecure_skip_verify: ctx.bool(&t, "insecure_skip_verify").unwrap_or(false),
+            };
+            if let Some(parsed) = &parsed
+                && parsed.transport != SipTransport::Tls
+            {
+                ctx.problem(
+                    tls_node.line,
+                    &tls_path,
+                    format!(
+                        "tls settings apply only to a sips: target or ;transport=tls, but \"{}\" uses {}",
+                        out.target,
+                        parsed.transport.as_str()
+                    ),
+                );
+            }
+        }
+    }
+    if let Some(n) = ctx.uint(&f, "dscp", 0, 63) {
+        out.dscp = Some(n as u8);
+    }
+    out.source = ctx.scalar(&f, "source", "an IP address", parse_source);
+
+    // The round must fit in the interval, or rounds would overlap.
+    let round = out.spacing.saturating_mul(out.count);
+    let last_answer = out
+        .spacing
+        .saturating_mul(out.count.saturating_sub(1))
+        .saturating_add(out.timeout);
+    let interval_line = f.node("interval").map_or(f.line, |n| n.line);
+    if round >= out.interval {
+        ctx.problem(
+            interval_line,
+            &f.path("interval"),
+            format!(
+                "a round (count {} × spacing {} = {}) must be shorter than the interval {}",
+                out.count,
+                format_duration(out.spacing),
+                format_duration(round),
+                format_duration(out.interval)
+            ),
+        );
+    } else if last_answer > out.interval {
+        ctx.problem(
+            interval_line,
+            &f.path("interval"),
+            format!(
+                "the last request's timeout ends {} into the round, after the next round starts (interval {})",
+                format_duration(last_answer),
+                format_duration(out.interval)
+            ),
+        );
+    }
+    (name.is_some() && target.is_some()).then_some(out)
+}
+
+fn sip_uri_text(text: &str, _plain: bool) -> Result<String, String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    if !(lower.starts_with("sip:") || lower.starts_with("sips:")) || t.len() <= 5 {
+        return Err(format!("expected a sip: or sips: uri, got \"{t}\""));
+    }
+    if t.contains(|c: char| c.is_whitespace() || c == '<' || c == '>' || c.is_control()) {
+        return Err(format!(
+            "a uri must not hold spaces or angle brackets, got \"{t}\""
+        ));
+    }
+    Ok(t.to_string())
+}
+
+fn probe_header_ok(name: &str) -> Result<(), String> {
+    header_name_ok(name)?;
+    if PROBER_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "header \"{name}\" is set by the prober on every request and cannot be configured"
+        ));
+    }
+    Ok(())
+}
+
+fn parse_source(text: &str, _plain: bool) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    if let Ok(ip) = t.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, 0));
+    }
+    t.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "expected a local IP address like \"192.0.2.10\" or \"192.0.2.10:5070\", got \"{t}\""
+        )
+    })
+}
+
+/// `up_codes`: numbers (200–699) and classes (`"2xx"`), sorted and unique.
+fn up_codes(ctx: &mut Ctx<'_>, f: &super::walk::Fields<'_>) -> Option<Vec<u16>> {
+    let node = f.node("up_codes")?;
+    let path = f.path("up_codes");
+    let items = ctx.list(node, &path)?;
+    let mut codes = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let item_path = index(&path, i);
+        if let Some(mut more) = ctx.scalar_node(item, &item_path, "a status code", parse_up_code) {
+            codes.append(&mut more);
+        }
+    }
+    if items.is_empty() {
+        ctx.problem(
+            node.line,
+            &path,
+            "must list at least one code or class (\"2xx\"), or be left out for 2xx",
+        );
+        return None;
+    }
+    codes.sort_unstable();
+    codes.dedup();
+    Some(codes)
+}
+
+fn parse_up_code(text: &str, plain: bool) -> Result<Vec<u16>, String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    if let Some(class) = lower.strip_suffix("xx")
+        && let Ok(c) = class.parse::<u16>()
+    {
+        return match c {
+            2..=6 => Ok((c * 100..c * 100 + 100).collect()),
+            1 => Err("1xx responses are provisional; up codes must be final (200 to 699)".into()),
+            _ => Err(format!("expected a class 2xx to 6xx, got \"{t}\"")),
+        };
+    }
+    match parse_uint(t, plain) {
+        Ok(n @ 200..=699) => Ok(vec![n as u16]),
+        Ok(n @ 100..=199) => Err(format!(
+            "{n} is provisional; up codes must be final (200 to 699)"
+        )),
+        Ok(n) => Err(format!("expected a SIP status code 200 to 699, got {n}")),
+        Err(_) => Err(format!(
+            "expected a status code like 200 or a class like \"2xx\", got \"{t}\""
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn up_code_forms() {
+        assert_eq!(parse_up_code("200", true), Ok(vec![200]));
+        assert_eq!(parse_up_code("2xx", true).unwrap().len(), 100);
+        assert_eq!(parse_up_code("4XX", true).unwrap()[0], 400);
+        assert!(
+            parse_up_code("1xx", true)
+                .unwrap_err()
+                .contains("provisional")
+        );
+        assert!(
+            parse_up_code("180", true)
+                .unwrap_err()
+                .contains("provisional")
+        );
+        assert!(parse_up_code("700", true).is_err());
+        assert!(parse_up_code("ok", true).is_err());
+    }
+
+    #[test]
+    fn prober_headers_are_refused() {
+        assert!(probe_header_ok("X-Probe").is_ok());
+        assert!(
+            probe_header_ok("Call-ID")
+                .unwrap_err()
+                .contains("set by the prober")
+        );
+        assert!(probe_header_ok("v").is_err());
+        assert!(probe_header_ok("bad header").is_err());
+    }
+
+    #[test]
+    fn sources() {
+        assert_eq!(
+            parse_source("10.0.0.1", true),
+            Ok(SocketAddr::from(([10, 0, 0, 1], 0)))
+        );
+        assert_eq!(
+            parse_source("10.0.0.1:5070", true).map(|a| a.port()),
+            Ok(5070)
+        );
+        assert!(parse_source("eth0", true).is_err());
+    }
+}
