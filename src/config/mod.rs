@@ -22,6 +22,7 @@ mod walk;
 pub use alerts::{signal_name, signal_scopes};
 pub use model::*;
 pub use sip_uri::{SipHost, SipTarget};
+pub use units::{format_duration, parse_duration};
 
 use std::path::Path;
 

@@ -20,7 +20,7 @@ const DURATION_UNITS: [(&str, u128); 8] = [
 /// one or more `<number><unit>` parts, units `ns`, `us`/`µs`, `ms`, `s`, `m`, `h`, fractions
 /// allowed (`1.5s`, `1h30m`). A bare number is refused (except `0`), because `60` could mean
 /// seconds or milliseconds depending on who wrote it.
-pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let s = text.trim();
     let bad = || format!("expected a duration like \"60s\", got \"{text}\"");
     if s.is_empty() {
@@ -136,7 +136,7 @@ pub(crate) fn parse_size(text: &str) -> Result<u64, String> {
 }
 
 /// Formats a duration the way the example file writes it (`60s`, `5m`, `250ms`), for messages.
-pub(crate) fn format_duration(d: Duration) -> String {
+pub fn format_duration(d: Duration) -> String {
     let nanos = d.as_nanos();
     if nanos == 0 {
         return "0s".into();
