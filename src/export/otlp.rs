@@ -77,10 +77,7 @@ pub fn metric_exporter(cfg: &OtlpExporterConfig) -> Result<MetricExporter, Expor
             if cfg.gzip {
                 b = b.with_compression(Compression::Gzip);
             }
-            if is_https(&cfg.endpoint) {
-                b = b.with_http_client(https_client(cfg)?);
-            }
-            b.build()
+            b.with_http_client(http_client(cfg)?).build()
         }
     };
     built.map_err(|e| ExportError::Build {
@@ -117,10 +114,7 @@ pub fn log_exporter(cfg: &OtlpExporterConfig) -> Result<LogExporter, ExportError
             if cfg.gzip {
                 b = b.with_compression(Compression::Gzip);
             }
-            if is_https(&cfg.endpoint) {
-                b = b.with_http_client(https_client(cfg)?);
-            }
-            b.build()
+            b.with_http_client(http_client(cfg)?).build()
         }
     };
     built.map_err(|e| ExportError::Build {
@@ -194,10 +188,12 @@ fn grpc_tls(cfg: &OtlpExporterConfig) -> Result<Option<ClientTlsConfig>, ExportE
     Ok(Some(tls))
 }
 
-/// A blocking reqwest client for an `https://` OTLP/HTTP endpoint, on rustls with the ring
-/// provider, trusting the webpki roots plus the configured CA. Built on a plain thread: the
-/// blocking client owns a runtime, which must not be created or dropped on a tokio worker.
-fn https_client(cfg: &OtlpExporterConfig) -> Result<reqwest::blocking::Client, ExportError> {
+/// The blocking reqwest client of the OTLP/HTTP exporter, on rustls with the ring provider,
+/// trusting the webpki roots plus the configured CA. Always ours, even for plain `http://`:
+/// reqwest's own default would need a process-wide rustls provider and panic without one.
+/// Built on a plain thread: the blocking client owns a runtime, which must not be created or
+/// dropped on a tokio worker.
+fn http_client(cfg: &OtlpExporterConfig) -> Result<reqwest::blocking::Client, ExportError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some((_, certs)) = read_ca(cfg)? {
