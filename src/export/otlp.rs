@@ -155,10 +155,14 @@ fn http_headers(cfg: &OtlpExporterConfig) -> Result<HashMap<String, String>, Exp
         .collect())
 }
 
-/// Reads the configured CA file: its PEM bytes and the certificates in it (at least one).
-fn read_ca(
-    cfg: &OtlpExporterConfig,
-) -> Result<Option<(Vec<u8>, Vec<CertificateDer<'static>>)>, ExportError> {
+/// The configured CA file: its PEM bytes and the certificates in it (at least one).
+struct CaFile {
+    pem: Vec<u8>,
+    certs: Vec<CertificateDer<'static>>,
+}
+
+/// Reads the configured CA file, if any.
+fn read_ca(cfg: &OtlpExporterConfig) -> Result<Option<CaFile>, ExportError> {
     let Some(path) = &cfg.ca_file else {
         return Ok(None);
     };
@@ -173,7 +177,7 @@ fn read_ca(
     if certs.is_empty() {
         return Err(err("no PEM certificate in the file".into()));
     }
-    Ok(Some((pem, certs)))
+    Ok(Some(CaFile { pem, certs }))
 }
 
 /// TLS for an `https://` gRPC endpoint: the system roots plus the configured CA.
@@ -182,8 +186,8 @@ fn grpc_tls(cfg: &OtlpExporterConfig) -> Result<Option<ClientTlsConfig>, ExportE
         return Ok(None);
     }
     let mut tls = ClientTlsConfig::new().with_enabled_roots();
-    if let Some((pem, _)) = read_ca(cfg)? {
-        tls = tls.ca_certificate(Certificate::from_pem(pem));
+    if let Some(ca) = read_ca(cfg)? {
+        tls = tls.ca_certificate(Certificate::from_pem(ca.pem));
     }
     Ok(Some(tls))
 }
@@ -196,8 +200,8 @@ fn grpc_tls(cfg: &OtlpExporterConfig) -> Result<Option<ClientTlsConfig>, ExportE
 fn http_client(cfg: &OtlpExporterConfig) -> Result<reqwest::blocking::Client, ExportError> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some((_, certs)) = read_ca(cfg)? {
-        for cert in certs {
+    if let Some(ca) = read_ca(cfg)? {
+        for cert in ca.certs {
             roots.add(cert).map_err(|e| ExportError::CaFile {
                 path: cfg.ca_file.clone().unwrap_or_default(),
                 reason: e.to_string(),
@@ -322,8 +326,10 @@ mod tests {
 
     #[test]
     fn bad_headers_are_errors_naming_the_header_not_the_value() {
-        let mut cfg = OtlpExporterConfig::default();
-        cfg.headers = BTreeMap::from([("dd api key".to_string(), "s3cret".to_string())]);
+        let mut cfg = OtlpExporterConfig {
+            headers: BTreeMap::from([("dd api key".to_string(), "s3cret".to_string())]),
+            ..OtlpExporterConfig::default()
+        };
         let e = header_map(&cfg).unwrap_err().to_string();
         assert!(e.contains("dd api key") && !e.contains("s3cret"), "{e}");
         cfg.headers = BTreeMap::from([("x-key".to_string(), "bad\nvalue".to_string())]);
@@ -347,6 +353,64 @@ mod tests {
         let e = grpc_tls(&cfg).unwrap_err().to_string();
         assert!(e.contains("no PEM certificate"), "{e}");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A metrics exporter that always fails, as an unreachable backend does.
+    struct Failing;
+    impl PushMetricExporter for Failing {
+        async fn export(&self, _: &ResourceMetrics) -> OTelSdkResult {
+            Err(opentelemetry_sdk::error::OTelSdkError::InternalFailure(
+                "connection refused".into(),
+            ))
+        }
+        fn force_flush(&self) -> OTelSdkResult {
+            Ok(())
+        }
+        fn shutdown_with_timeout(&self, _: Duration) -> OTelSdkResult {
+            Ok(())
+        }
+        fn temporality(&self) -> SdkTemporality {
+            SdkTemporality::Cumulative
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_export_is_counted_and_logged_at_warn() {
+        let stats = Arc::new(SelfStats::default());
+        let counted = Counted::new(Failing, ExporterKind::OtlpMetrics, stats.clone());
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let result = tracing::subscriber::with_default(subscriber, || {
+            rt.block_on(counted.export(&ResourceMetrics::default()))
+        });
+        assert!(result.is_err(), "the SDK still sees the failure");
+        assert_eq!(stats.export_failures(ExporterKind::OtlpMetrics), 1);
+        assert_eq!(stats.export_failures(ExporterKind::OtlpLogs), 0);
+        let log = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        assert!(log.contains("WARN"), "{log}");
+        assert!(log.contains("otlp export failed"), "{log}");
+        assert!(log.contains("exporter=\"otlp_metrics\""), "{log}");
+        assert!(log.contains("connection refused"), "{log}");
     }
 
     #[test]

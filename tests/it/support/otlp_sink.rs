@@ -602,11 +602,11 @@ impl LogsService for GrpcHandler {
 }
 
 /// Decompresses (gzip) and decodes (protobuf or JSON) an OTLP/HTTP body.
-fn decode_http<T>(headers: &HeaderMap, body: &[u8]) -> Result<T, Response>
+fn decode_http<T>(headers: &HeaderMap, body: &[u8]) -> Result<T, (StatusCode, String)>
 where
     T: prost::Message + Default + serde::de::DeserializeOwned,
 {
-    let bad = |msg: String| (StatusCode::BAD_REQUEST, msg).into_response();
+    let bad = |msg: String| (StatusCode::BAD_REQUEST, msg);
     let gzip = headers
         .get(header::CONTENT_ENCODING)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
@@ -628,7 +628,7 @@ where
     } else if ctype.starts_with("application/x-protobuf") {
         T::decode(body).map_err(|e| bad(format!("protobuf: {e}")))
     } else {
-        Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, ctype.to_string()).into_response())
+        Err((StatusCode::UNSUPPORTED_MEDIA_TYPE, ctype.to_string()))
     }
 }
 
@@ -646,7 +646,7 @@ async fn http_metrics(
             store.push_metrics(req, headers);
             http_ok(ExportMetricsServiceResponse::default().encode_to_vec())
         }
-        Err(resp) => resp,
+        Err(resp) => resp.into_response(),
     }
 }
 
@@ -656,7 +656,7 @@ async fn http_logs(State(store): State<Arc<Store>>, headers: HeaderMap, body: By
             store.push_logs(req, headers);
             http_ok(ExportLogsServiceResponse::default().encode_to_vec())
         }
-        Err(resp) => resp,
+        Err(resp) => resp.into_response(),
     }
 }
 
