@@ -248,6 +248,72 @@ mod tests {
         assert!(Metric::ALL.len() <= 64, "misuse bitmask holds 64 metrics");
     }
 
+    /// Cost of the engine's hot path. Run in release:
+    /// `cargo test --release --lib export::instruments::tests::recorder_cost -- --ignored --nocapture`
+    #[test]
+    #[ignore = "benchmark: run in release by hand"]
+    #[allow(clippy::disallowed_methods)] // a benchmark needs the real clock
+    fn recorder_cost() {
+        use opentelemetry::metrics::MeterProvider as _;
+        use opentelemetry_sdk::metrics::{ManualReader, SdkMeterProvider};
+        let provider = SdkMeterProvider::builder()
+            .with_reader(ManualReader::builder().build())
+            .build();
+        let meter = provider.meter("bench");
+        let (_tx, rx) = watch::channel(SharedSnapshot::default());
+        let instruments = Arc::new(Instruments::new(&meter, rx, Arc::new(SelfStats::default())));
+        let mut rec = OtelRecorder::new(instruments, AlertEmitter::new(None, None, scope()));
+        let dispositions = ["answered", "busy", "no_answer", "failed"];
+        let trunks = ["t1", "t2", "t3", "other"];
+        let n = 1_000_000u64;
+        let run = |f: &mut dyn FnMut(usize)| {
+            let start = std::time::Instant::now();
+            for i in 0..n as usize {
+                f(i);
+            }
+            start.elapsed().as_nanos() as f64 / n as f64
+        };
+        let recorder_add = run(&mut |i| {
+            rec.add(
+                Metric::Calls,
+                1,
+                &[
+                    (label::DISPOSITION, dispositions[i % 4]),
+                    (label::DIRECTION, "inbound"),
+                    (label::TRUNK, trunks[(i / 4) % 4]),
+                    (label::PBX, "pbx-a"),
+                ],
+            )
+        });
+        let recorder_hist = run(&mut |i| {
+            rec.record(
+                Metric::CallDuration,
+                (i % 600) as f64,
+                &[(label::TRUNK, trunks[i % 4]), (label::PBX, "pbx-a")],
+            )
+        });
+        let counter = meter.u64_counter("baseline").build();
+        let prebuilt: Vec<Vec<KeyValue>> = (0..16)
+            .map(|i| {
+                vec![
+                    KeyValue::new(label::DISPOSITION, dispositions[i % 4]),
+                    KeyValue::new(label::DIRECTION, "inbound"),
+                    KeyValue::new(label::TRUNK, trunks[(i / 4) % 4]),
+                    KeyValue::new(label::PBX, "pbx-a"),
+                ]
+            })
+            .collect();
+        let sdk_add = run(&mut |i| counter.add(1, &prebuilt[i % 16]));
+        println!(
+            "recorder add, 4 labels: {recorder_add:.0} ns; record, 2 labels: {recorder_hist:.0} ns; \
+             bare SDK add with prebuilt attributes: {sdk_add:.0} ns"
+        );
+    }
+
+    fn scope() -> opentelemetry::InstrumentationScope {
+        opentelemetry::InstrumentationScope::builder("bench").build()
+    }
+
     #[test]
     fn every_observable_has_a_source() {
         struct Count(std::sync::atomic::AtomicUsize);
