@@ -31,7 +31,8 @@ use crate::engine::{Recorder, SharedSnapshot};
 use crate::stats::{ExporterKind, SelfStats};
 
 pub use console::ConsoleOutput;
-pub use prometheus::prometheus_name;
+pub use logs::{ALERT_EVENT_NAME, attr as alert_attr};
+pub use prometheus::{METRICS_PATH, prometheus_name};
 
 /// Who this sidecar is, stamped on every exported metric and log record as the OTel resource.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -525,7 +525,10 @@ impl OtlpSink {
     pub async fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&OtlpSink) -> bool) {
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
+            // Register before checking, so a request landing in between still wakes us.
             let notified = self.store.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
             if cond(self) {
                 return;
             }
