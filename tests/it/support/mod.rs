@@ -1,1 +1,2 @@
 //! Shared test helpers: the in-process OTLP sink, OTLP request builders, free ports.
+pub mod otlp_client;
