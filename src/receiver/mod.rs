@@ -72,6 +72,12 @@ pub enum ReceiverError {
         /// The failure.
         reason: String,
     },
+    /// A server task panicked or was aborted.
+    #[error("an otlp receiver task ended abnormally: {reason}")]
+    Task {
+        /// The join error.
+        reason: String,
+    },
 }
 
 /// The running receivers: their real addresses (port 0 resolved) and their tasks.
@@ -91,10 +97,8 @@ impl ReceiverHandle {
         let mut first_error = None;
         while let Some(joined) = self.tasks.join_next().await {
             let result = joined.unwrap_or_else(|e| {
-                Err(ReceiverError::Serve {
-                    transport: "otlp",
-                    addr: SocketAddr::from(([0, 0, 0, 0], 0)),
-                    reason: format!("server task ended abnormally: {e}"),
+                Err(ReceiverError::Task {
+                    reason: e.to_string(),
                 })
             });
             if let Err(e) = result {

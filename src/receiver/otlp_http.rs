@@ -47,7 +47,7 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Runs the HTTP server on `conns` until `shutdown`, then lets every connection finish the
 /// request it is serving.
 pub(crate) async fn serve(
-    _addr: SocketAddr,
+    addr: SocketAddr,
     mut conns: mpsc::Receiver<Conn>,
     edge: Arc<Edge>,
     shutdown: CancellationToken,
@@ -71,6 +71,7 @@ pub(crate) async fn serve(
     drop(conns);
     connections.close();
     connections.wait().await;
+    debug!(addr = %addr, "otlp http receiver stopped");
     Ok(())
 }
 

@@ -572,6 +572,23 @@ async fn http_bad_bodies_are_400_with_a_status_body_and_the_next_request_is_serv
                 .to_vec(),
         ),
     ];
+    let mut cases = cases;
+    // Nesting past the decoders' recursion limits is refused, not a stack overflow.
+    let depth = 2000;
+    let nested_json = format!(
+        r#"{{"resourceLogs":[{{"scopeLogs":[{{"logRecords":[{{"body":{}{{"stringValue":"x"}}{}}}]}}]}}]}}"#,
+        r#"{"arrayValue":{"values":["#.repeat(depth),
+        "]}}".repeat(depth)
+    );
+    let shallow = ExportLogsServiceRequest::decode(&nested_protobuf(5)[..]).expect("depth 5 ok");
+    assert!(
+        shallow.resource_logs[0].scope_logs[0].log_records[0]
+            .body
+            .is_some()
+    );
+    cases.push((JSON, vec![], nested_json.into_bytes()));
+    cases.push((PROTOBUF, vec![], nested_protobuf(depth)));
+    let n_cases = cases.len();
     for (ct, headers, body) in cases {
         let reply = http_post(rig.http, ct, &headers, body).await;
         assert_eq!(reply.status, 400, "{ct} {headers:?}: {reply:?}");
@@ -584,8 +601,42 @@ async fn http_bad_bodies_are_400_with_a_status_body_and_the_next_request_is_serv
         let next = http_post(rig.http, PROTOBUF, &[], good.clone()).await;
         assert_eq!(next.status, 200, "good request after {ct} {headers:?}");
     }
-    assert_eq!(rig.batches().len(), 7);
+    assert_eq!(rig.batches().len(), n_cases);
+    let mut client = grpc_raw_client(rig.grpc).await;
+    let err = grpc_raw_export(&mut client, Bytes::from(nested_protobuf(depth)))
+        .await
+        .expect_err("too deep");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
     rig.stop().await;
+}
+
+/// A request whose one log body is an array nested `depth` times, encoded by hand (building it
+/// as structs would recurse as deep on drop).
+fn nested_protobuf(depth: usize) -> Vec<u8> {
+    use prost::encoding::{WireType, encode_key, encode_varint};
+    // Innermost AnyValue { string_value: "x" }.
+    let mut any = vec![0x0a, 0x01, b'x'];
+    for _ in 0..depth {
+        // ArrayValue { values: [any] } (field 1), then AnyValue { array_value } (field 5).
+        let mut array = Vec::new();
+        encode_key(1, WireType::LengthDelimited, &mut array);
+        encode_varint(any.len() as u64, &mut array);
+        array.extend_from_slice(&any);
+        any.clear();
+        encode_key(5, WireType::LengthDelimited, &mut any);
+        encode_varint(array.len() as u64, &mut any);
+        any.extend_from_slice(&array);
+    }
+    let wrap = |field: u32, inner: &[u8]| {
+        let mut out = Vec::new();
+        encode_key(field, WireType::LengthDelimited, &mut out);
+        encode_varint(inner.len() as u64, &mut out);
+        out.extend_from_slice(inner);
+        out
+    };
+    // LogRecord.body = 5, ScopeLogs.log_records = 2, ResourceLogs.scope_logs = 2,
+    // ExportLogsServiceRequest.resource_logs = 1.
+    wrap(1, &wrap(2, &wrap(2, &wrap(5, &any))))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
