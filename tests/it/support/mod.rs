@@ -1,2 +1,3 @@
 //! Shared test helpers: the in-process OTLP sink, OTLP request builders, free ports.
 pub mod otlp_sink;
+pub mod otlp_client;
