@@ -1,10 +1,29 @@
 //! Presets mapping OTLP log records to [`VoipEvent`]s: the generic input contract
-//! (`docs/schema.md`) and the Asterisk, FreeSWITCH and Kamailio shapes. Pure: keeps no state.
+//! (`docs/schema.md`) and the Asterisk, FreeSWITCH and Kamailio shapes. Pure: keeps no state,
+//! does no I/O, reads no clock.
+//!
+//! Per record: a contract event name (`event_name`, `otel.event.name`, `event.name`) makes it a
+//! generic event; otherwise the first `sources` entry whose `match` pairs all hold picks the
+//! preset; otherwise the record's shape is detected; otherwise it is ignored. A VoIP event that
+//! cannot be mapped is counted invalid and logged at debug with the key at fault. Nothing else
+//! in the request is lost.
+
+pub mod attributes;
+mod coerce;
+mod generic;
+
+use std::borrow::Cow;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use tracing::{debug, trace};
 
-use crate::config::SourceConfig;
-use crate::event::VoipEvent;
+use crate::config::{Preset, SourceConfig};
+use crate::event::{EventMeta, VoipEvent, VoipEventKind};
+use attributes::resource;
+use coerce::Invalid;
 
 /// The result of normalising one request.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -21,6 +40,413 @@ pub struct Normalized {
 
 /// Maps every log record of a request.
 pub fn normalize_request(req: &ExportLogsServiceRequest, sources: &[SourceConfig]) -> Normalized {
-    let _ = (req, sources);
-    Normalized::default()
+    let records: usize = req
+        .resource_logs
+        .iter()
+        .flat_map(|rl| &rl.scope_logs)
+        .map(|sl| sl.log_records.len())
+        .sum();
+    let mut out = Normalized {
+        events: Vec::with_capacity(records),
+        ..Normalized::default()
+    };
+    let mut index = 0usize;
+    for rl in &req.resource_logs {
+        let res = rl
+            .resource
+            .as_ref()
+            .map(|r| r.attributes.as_slice())
+            .unwrap_or(&[]);
+        let pbx = pbx_identity(res);
+        let plan = SourcePlan::new(sources, res);
+        for record in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
+            let ctx = Ctx { pbx: &pbx, record };
+            normalize_record(&ctx, &plan, index, &mut out);
+            index += 1;
+        }
+    }
+    out
+}
+
+/// The PBX a resource describes: `service.instance.id`, else `host.name`, else `service.name`
+/// (the first non-empty one), else `unknown`.
+pub fn pbx_identity(resource_attributes: &[KeyValue]) -> Cow<'_, str> {
+    let slots: [_; 3] = coerce::collect(resource_attributes, |k| match k {
+        resource::SERVICE_INSTANCE_ID => Some(0),
+        resource::HOST_NAME => Some(1),
+        resource::SERVICE_NAME => Some(2),
+        _ => None,
+    });
+    slots
+        .into_iter()
+        .flatten()
+        .find_map(|v| {
+            coerce::text(v)
+                .ok()
+                .flatten()
+                .filter(|s| !s.trim().is_empty())
+        })
+        .unwrap_or(Cow::Borrowed(resource::UNKNOWN_PBX))
+}
+
+/// One record and where it came from, handed to a preset.
+pub(crate) struct Ctx<'a> {
+    /// The PBX identity of the record's resource.
+    pub pbx: &'a str,
+    /// The record.
+    pub record: &'a LogRecord,
+}
+
+impl Ctx<'_> {
+    /// The event's metadata: the record's time, else the time the native shape carries
+    /// (`native`), else the time the collector observed it.
+    pub(crate) fn meta(&self, native: Option<SystemTime>) -> EventMeta {
+        EventMeta {
+            pbx: self.pbx.to_owned(),
+            time: nanos(self.record.time_unix_nano)
+                .or(native)
+                .or_else(|| nanos(self.record.observed_time_unix_nano)),
+        }
+    }
+
+    /// An event of this record.
+    pub(crate) fn event(&self, kind: VoipEventKind, native: Option<SystemTime>) -> VoipEvent {
+        VoipEvent {
+            meta: self.meta(native),
+            kind,
+        }
+    }
+}
+
+fn nanos(n: u64) -> Option<SystemTime> {
+    (n != 0).then(|| UNIX_EPOCH + Duration::from_nanos(n))
+}
+
+fn normalize_record(ctx: &Ctx<'_>, plan: &SourcePlan<'_>, index: usize, out: &mut Normalized) {
+    let record = ctx.record;
+    let fields = generic::Fields::collect(&record.attributes);
+    let before = out.events.len();
+    let result = match fields.event(record) {
+        Some(ev) => generic::build(ev, &fields).map(|kind| out.events.push(ctx.event(kind, None))),
+        None => match plan.preset_for(record) {
+            Some(preset) => map_preset(preset, ctx, &fields, &mut out.events),
+            None => Ok(()),
+        },
+    };
+    match result {
+        Ok(()) if out.events.len() == before => {
+            out.ignored += 1;
+            trace!(record = index, "log record is no voip event");
+        }
+        Ok(()) => {}
+        Err(invalid) => {
+            out.events.truncate(before);
+            out.invalid += 1;
+            debug!(
+                record = index,
+                event = %invalid.what,
+                key = %invalid.key,
+                reason = %invalid,
+                "voip event invalid"
+            );
+            if out.first_invalid.is_none() {
+                out.first_invalid = Some(format!("record {index}: {invalid}"));
+            }
+        }
+    }
+}
+
+/// Maps a record that carries no contract event name through a native preset. Pushes nothing
+/// for a record the preset does not map (it is then counted ignored).
+fn map_preset(
+    preset: Preset,
+    ctx: &Ctx<'_>,
+    fields: &generic::Fields<'_>,
+    out: &mut Vec<VoipEvent>,
+) -> Result<(), Invalid> {
+    let _ = (ctx, fields, out);
+    match preset {
+        Preset::Generic => Ok(()),
+        _ => Ok(()),
+    }
+}
+
+/// How far a `sources` entry is decided by a resource's attributes alone.
+enum SourceState<'s> {
+    /// Every pair holds on the resource.
+    Matched,
+    /// A pair fails on the resource.
+    Failed,
+    /// These pairs are not on the resource; they must hold on the record.
+    Pending(Vec<(&'s str, &'s str)>),
+}
+
+/// The `sources` entries evaluated once per resource, so records only check what is left.
+struct SourcePlan<'s> {
+    entries: Vec<(Preset, SourceState<'s>)>,
+}
+
+impl<'s> SourcePlan<'s> {
+    fn new(sources: &'s [SourceConfig], res: &[KeyValue]) -> Self {
+        let entries = sources
+            .iter()
+            .map(|src| {
+                let mut pending = Vec::new();
+                for (k, want) in &src.matches {
+                    match res.iter().find(|kv| kv.key == *k) {
+                        Some(kv) if value_equals(kv, want) => {}
+                        Some(_) => return (src.preset, SourceState::Failed),
+                        None => pending.push((k.as_str(), want.as_str())),
+                    }
+                }
+                let state = if pending.is_empty() {
+                    SourceState::Matched
+                } else {
+                    SourceState::Pending(pending)
+                };
+                (src.preset, state)
+            })
+            .collect();
+        SourcePlan { entries }
+    }
+
+    /// The preset of the first entry that matches the record; else the detected shape.
+    fn preset_for(&self, record: &LogRecord) -> Option<Preset> {
+        for (preset, state) in &self.entries {
+            match state {
+                SourceState::Matched => return Some(*preset),
+                SourceState::Failed => {}
+                SourceState::Pending(pairs) => {
+                    let holds = pairs.iter().all(|(k, want)| {
+                        record
+                            .attributes
+                            .iter()
+                            .find(|kv| kv.key == *k)
+                            .is_some_and(|kv| value_equals(kv, want))
+                    });
+                    if holds {
+                        return Some(*preset);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
+/// A `match` value equals an attribute when the attribute, read as text, is that string.
+fn value_equals(kv: &KeyValue, want: &str) -> bool {
+    kv.value
+        .as_ref()
+        .and_then(|v| coerce::text(v).ok().flatten())
+        .is_some_and(|s| s == want)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{CallRecord, Direction, Disposition, QualityFields};
+    use coerce::tests::{i, kvl, s};
+    use opentelemetry_proto::tonic::common::v1::AnyValue;
+    use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    use std::collections::BTreeMap;
+
+    fn kv(k: &str, v: AnyValue) -> KeyValue {
+        KeyValue {
+            key: k.into(),
+            value: Some(v),
+            ..Default::default()
+        }
+    }
+
+    fn rec(event: &str, attrs: Vec<KeyValue>) -> LogRecord {
+        LogRecord {
+            event_name: event.into(),
+            attributes: attrs,
+            time_unix_nano: 1_741_942_931_000_000_000,
+            ..Default::default()
+        }
+    }
+
+    fn request(resource: Vec<KeyValue>, records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(Resource {
+                    attributes: resource,
+                    ..Default::default()
+                }),
+                scope_logs: vec![ScopeLogs {
+                    log_records: records,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    fn cdr(id: &str, disposition: &str) -> LogRecord {
+        rec(
+            "voip.cdr",
+            vec![
+                kv("voip.call.id", s(id)),
+                kv("voip.call.disposition", s(disposition)),
+            ],
+        )
+    }
+
+    #[test]
+    fn pbx_identity_prefers_instance_then_host_then_service() {
+        let all = vec![
+            kv("service.name", s("asterisk")),
+            kv("host.name", s("pbx-host")),
+            kv("service.instance.id", s("pbx-1")),
+        ];
+        assert_eq!(pbx_identity(&all), "pbx-1");
+        assert_eq!(pbx_identity(&all[..2]), "pbx-host");
+        assert_eq!(pbx_identity(&all[..1]), "asterisk");
+        assert_eq!(pbx_identity(&[]), "unknown");
+        assert_eq!(
+            pbx_identity(&[kv("service.instance.id", s("")), kv("host.name", i(7))]),
+            "7"
+        );
+    }
+
+    #[test]
+    fn mixed_batch_keeps_the_good_records() {
+        let req = request(
+            vec![kv("service.instance.id", s("pbx-1"))],
+            vec![
+                cdr("a", "answered"),
+                rec("", vec![kv("http.method", s("GET"))]),
+                rec("voip.cdr", vec![kv("voip.call.id", s("b"))]),
+                cdr("c", "busy"),
+                rec(
+                    "voip.cdr",
+                    vec![
+                        kv("voip.call.id", s("d")),
+                        kv("voip.call.disposition", kvl(vec![])),
+                    ],
+                ),
+                rec("app.started", vec![]),
+            ],
+        );
+        let n = normalize_request(&req, &[]);
+        let ids: Vec<_> = n
+            .events
+            .iter()
+            .map(|e| match &e.kind {
+                VoipEventKind::Cdr(r) => r.call_id.as_str(),
+                _ => "?",
+            })
+            .collect();
+        assert_eq!(ids, ["a", "c"]);
+        assert_eq!((n.ignored, n.invalid), (2, 2));
+        assert_eq!(
+            n.first_invalid.as_deref(),
+            Some("record 2: voip.cdr: missing voip.call.disposition")
+        );
+        assert!(n.events.iter().all(|e| e.meta.pbx == "pbx-1"));
+    }
+
+    #[test]
+    fn event_time_falls_back_to_observed() {
+        let mut r = cdr("a", "answered");
+        r.time_unix_nano = 0;
+        r.observed_time_unix_nano = 2_000_000_000;
+        let mut none = cdr("b", "answered");
+        none.time_unix_nano = 0;
+        let n = normalize_request(&request(vec![], vec![cdr("x", "failed"), r, none]), &[]);
+        let times: Vec<_> = n.events.iter().map(|e| e.meta.time).collect();
+        assert_eq!(
+            times,
+            [
+                Some(UNIX_EPOCH + Duration::from_secs(1_741_942_931)),
+                Some(UNIX_EPOCH + Duration::from_secs(2)),
+                None
+            ]
+        );
+        assert_eq!(n.events[0].meta.pbx, "unknown");
+    }
+
+    #[test]
+    fn event_name_attribute_variants() {
+        let req = request(
+            vec![kv("host.name", s("h"))],
+            vec![
+                rec(
+                    "",
+                    vec![
+                        kv("otel.event.name", s("voip.call.start")),
+                        kv("voip.call.id", s("x")),
+                    ],
+                ),
+                rec(
+                    "",
+                    vec![
+                        kv("event.name", s("voip.call.end")),
+                        kv("voip.call.id", s("x")),
+                        kv("voip.call.disposition", s("answered")),
+                    ],
+                ),
+            ],
+        );
+        let n = normalize_request(&req, &[]);
+        assert_eq!(n.events.len(), 2);
+        assert_eq!(
+            n.events[0].kind,
+            VoipEventKind::CallStart {
+                call_id: "x".into(),
+                direction: Direction::Unknown,
+                trunk: None
+            }
+        );
+        assert_eq!(
+            n.events[1].kind,
+            VoipEventKind::CallEnd(CallRecord {
+                call_id: "x".into(),
+                disposition: Disposition::Answered,
+                duration: None,
+                billable_duration: None,
+                post_dial_delay: None,
+                trunk: None,
+                direction: Direction::Unknown,
+                sip_status: None,
+                hangup_cause: None,
+                quality: QualityFields::default(),
+            })
+        );
+    }
+
+    #[test]
+    fn sources_match_resource_then_record_attributes() {
+        let src = |preset, pairs: &[(&str, &str)]| SourceConfig {
+            preset,
+            matches: pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<BTreeMap<_, _>>(),
+        };
+        let sources = vec![
+            src(Preset::KamailioAcc, &[("pbx.vendor", "kamailio")]),
+            src(
+                Preset::AsteriskQueueLog,
+                &[("pbx.vendor", "asterisk"), ("log.file.name", "queue_log")],
+            ),
+            src(Preset::AsteriskCdrCsv, &[("pbx.vendor", "asterisk")]),
+        ];
+        let res = vec![kv("pbx.vendor", s("asterisk"))];
+        let plan = SourcePlan::new(&sources, &res);
+        let with_file = rec("", vec![kv("log.file.name", s("queue_log"))]);
+        assert_eq!(plan.preset_for(&with_file), Some(Preset::AsteriskQueueLog));
+        assert_eq!(
+            plan.preset_for(&rec("", vec![])),
+            Some(Preset::AsteriskCdrCsv)
+        );
+        let plan = SourcePlan::new(&sources, &[]);
+        let tagged = rec("", vec![kv("pbx.vendor", s("kamailio"))]);
+        assert_eq!(plan.preset_for(&tagged), Some(Preset::KamailioAcc));
+        let int_tagged = rec("", vec![kv("pbx.vendor", i(1))]);
+        assert_eq!(plan.preset_for(&int_tagged), None);
+    }
 }
