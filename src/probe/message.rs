@@ -1,7 +1,11 @@
-//! Builds OPTIONS requests per RFC 3261 §8.1.1 and §11.1: a unique `z9hG4bK` branch per request,
-//! a From tag and Call-ID per target, an increasing CSeq, Max-Forwards 70, a bare `rport`
-//! (RFC 3581), User-Agent and `Content-Length: 0`. Owns the ids a response is matched on; must not
-//! do I/O.
+//! Builds OPTIONS requests per RFC 3261 §8.1.1 and §11.1: a unique `z9hG4bK` branch and a fresh
+//! Call-ID per request, a From tag per target, a CSeq counting up across the target's requests,
+//! Max-Forwards 70, a bare `rport` (RFC 3581), User-Agent and `Content-Length: 0`. Owns the ids a
+//! response is matched on; must not do I/O.
+//!
+//! Why a Call-ID per request: each OPTIONS is its own out-of-dialog transaction, and stateful peers
+//! (SBCs, SIPp) key state on the Call-ID — a reused one can be taken for a retransmission or land
+//! on a finished "call" and be swallowed. The CSeq still counts up, so a trace shows the sequence.
 
 use std::net::SocketAddr;
 
@@ -12,7 +16,7 @@ use crate::probe::uri::TargetUri;
 pub const BRANCH_PREFIX: &str = "z9hG4bK-cp-";
 /// The User-Agent we send unless the target's `headers` name another.
 pub const USER_AGENT: &str = concat!("callpulse/", env!("CARGO_PKG_VERSION"));
-/// CSeq must stay below 2^31 (RFC 3261 §8.1.1.5); past it we start a new Call-ID.
+/// CSeq must stay below 2^31 (RFC 3261 §8.1.1.5); past it we start again at 1.
 const CSEQ_LIMIT: u32 = 1 << 31;
 
 /// Headers a target's `headers` may not set, because the prober owns them (long and compact forms).
@@ -73,7 +77,7 @@ pub enum MessageError {
     },
 }
 
-/// Makes the requests of one target: fixed From tag and Call-ID, CSeq counting up across rounds.
+/// Makes the requests of one target: fixed From tag, CSeq counting up across rounds.
 #[derive(Debug, Clone)]
 pub struct RequestFactory {
     transport: SipTransport,
@@ -81,7 +85,6 @@ pub struct RequestFactory {
     to_uri: String,
     from: Option<String>,
     from_tag: String,
-    call_id: String,
     next_cseq: u32,
     branch_prefix: String,
     headers: Vec<(String, String)>,
@@ -125,7 +128,6 @@ impl RequestFactory {
             request_uri,
             from,
             from_tag: random_hex(8),
-            call_id: random_hex(16),
             next_cseq: 1,
             branch_prefix: format!("{BRANCH_PREFIX}{target_id:x}-"),
             headers: cfg.headers.clone(),
@@ -137,12 +139,12 @@ impl RequestFactory {
     /// the peer answers to the real source address anyway).
     pub fn build(&mut self, local: SocketAddr) -> OptionsRequest {
         if self.next_cseq >= CSEQ_LIMIT {
-            self.call_id = random_hex(16);
             self.next_cseq = 1;
         }
         let cseq = self.next_cseq;
         self.next_cseq += 1;
         let branch = format!("{}{}", self.branch_prefix, random_hex(8));
+        let call_id = random_hex(16);
         let transport = match self.transport {
             SipTransport::Udp => "UDP",
             SipTransport::Tcp => "TCP",
@@ -167,7 +169,7 @@ impl RequestFactory {
         out.push_str("Max-Forwards: 70\r\n");
         out.push_str(&format!("From: {};tag={}\r\n", angle(&from), self.from_tag));
         out.push_str(&format!("To: {}\r\n", angle(&self.to_uri)));
-        out.push_str(&format!("Call-ID: {}\r\n", self.call_id));
+        out.push_str(&format!("Call-ID: {call_id}\r\n"));
         out.push_str(&format!("CSeq: {cseq} OPTIONS\r\n"));
         out.push_str("Accept: application/sdp\r\n");
         if self.user_agent {
@@ -186,7 +188,7 @@ impl RequestFactory {
             bytes: out.into_bytes(),
             key: RequestKey {
                 branch,
-                call_id: self.call_id.clone(),
+                call_id,
                 cseq,
             },
         }
@@ -232,9 +234,11 @@ pub(crate) fn random_hex(bytes: usize) -> String {
         // The kernel CSPRNG failing is near impossible; fall back rather than stop probing.
         buf.iter_mut().for_each(|b| *b = fastrand::u8(..));
     }
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes * 2);
     for b in buf {
-        out.push_str(&format!("{b:02x}"));
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 0x0f)]));
     }
     out
 }
@@ -290,7 +294,7 @@ mod tests {
     }
 
     #[test]
-    fn branch_is_unique_and_cseq_increments_under_one_call_id() {
+    fn branch_and_call_id_are_unique_and_cseq_increments() {
         let cfg = SipProbeConfig::new("pbx1", "sip:127.0.0.1");
         let mut f = factory(&cfg);
         let local = "127.0.0.1:5000".parse().unwrap();
@@ -300,14 +304,21 @@ mod tests {
         assert!(reqs.iter().all(|r| r.key.branch.starts_with("z9hG4bK")));
         let cseqs: Vec<u32> = reqs.iter().map(|r| r.key.cseq).collect();
         assert_eq!(cseqs, (1..=1000).collect::<Vec<_>>());
-        assert!(reqs.iter().all(|r| r.key.call_id == reqs[0].key.call_id));
-        // Another target gets another Call-ID and From tag.
-        let other = factory(&cfg).build(local);
-        assert_ne!(other.key.call_id, reqs[0].key.call_id);
+        let call_ids: HashSet<_> = reqs.iter().map(|r| r.key.call_id.clone()).collect();
+        assert_eq!(call_ids.len(), reqs.len());
+        let tag = |r: &OptionsRequest| {
+            let text = String::from_utf8(r.bytes.clone()).unwrap();
+            header(&text, "From")[0].to_string()
+        };
+        assert!(
+            reqs.iter().all(|r| tag(r) == tag(&reqs[0])),
+            "one From tag per target"
+        );
+        assert_ne!(tag(&factory(&cfg).build(local)), tag(&reqs[0]));
     }
 
     #[test]
-    fn cseq_rolls_over_to_a_new_call_id_below_2_pow_31() {
+    fn cseq_rolls_over_below_2_pow_31() {
         let cfg = SipProbeConfig::new("pbx1", "sip:127.0.0.1");
         let mut f = factory(&cfg);
         f.next_cseq = CSEQ_LIMIT - 1;
@@ -316,7 +327,6 @@ mod tests {
         let next = f.build(local);
         assert_eq!(last.key.cseq, CSEQ_LIMIT - 1);
         assert_eq!(next.key.cseq, 1);
-        assert_ne!(next.key.call_id, last.key.call_id);
     }
 
     #[test]
