@@ -1,9 +1,27 @@
 //! SIP probes: the schedule, OPTIONS over UDP/TCP/TLS, and response matching. Measures RTT, loss
 //! and jitter per round and hands a [`ProbeReport`] to the engine; MOS is `quality`'s job.
+//! Never answers inbound SIP (the [`responder`] is a test and demo peer, not used by the prober).
+//! See `docs/probes.md` for what each measurement means exactly.
+
+pub mod framing;
+pub mod matcher;
+pub mod message;
+pub mod oneshot;
+pub mod parse;
+pub mod responder;
+pub mod round;
+pub mod runner;
+pub mod schedule;
+pub mod transport;
+pub mod uri;
 
 use std::time::{Duration, SystemTime};
 
 use crate::config::SipTransport;
+
+pub use oneshot::oneshot;
+pub use round::{ProbeContext, ProbeError, TargetProbe};
+pub use runner::run;
 
 /// What became of one request of a round.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,4 +79,67 @@ pub struct ProbeReport {
     pub tls_handshake_duration: Option<Duration>,
     /// Responses dropped this round.
     pub dropped: DroppedResponses,
+}
+
+impl RequestOutcome {
+    /// The `sip.probe.outcome` value: `success` for any final response (the server is alive;
+    /// whether it is healthy is `up_codes`' business), `timeout`, or `error`.
+    pub fn outcome_label(&self) -> &'static str {
+        match self {
+            RequestOutcome::Answered { .. } => "success",
+            RequestOutcome::Timeout => "timeout",
+            RequestOutcome::Error(_) => "error",
+        }
+    }
+
+    /// The `sip.response.status_class` value (`2xx` … `6xx`), for answered requests.
+    pub fn status_class(&self) -> Option<&'static str> {
+        match self {
+            RequestOutcome::Answered { status, .. } => Some(match status / 100 {
+                1 => "1xx",
+                2 => "2xx",
+                3 => "3xx",
+                4 => "4xx",
+                5 => "5xx",
+                _ => "6xx",
+            }),
+            _ => None,
+        }
+    }
+}
+
+impl DroppedResponses {
+    /// All dropped responses.
+    pub fn total(&self) -> u64 {
+        self.unmatched + self.late + self.duplicate + self.spoofed + self.malformed
+    }
+
+    /// `(sip.probe.drop_reason, count)` pairs, zero counts included, in a fixed order.
+    pub fn by_reason(&self) -> [(&'static str, u64); 5] {
+        [
+            ("unmatched", self.unmatched),
+            ("late", self.late),
+            ("duplicate", self.duplicate),
+            ("spoofed", self.spoofed),
+            ("malformed", self.malformed),
+        ]
+    }
+}
+
+impl ProbeReport {
+    /// RTTs of the answered requests, in send order.
+    pub fn rtts(&self) -> Vec<Duration> {
+        self.outcomes
+            .iter()
+            .filter_map(|o| match o {
+                RequestOutcome::Answered { rtt, .. } => Some(*rtt),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Requests that got a final response.
+    pub fn answered(&self) -> usize {
+        self.rtts().len()
+    }
 }

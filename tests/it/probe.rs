@@ -1,1 +1,560 @@
-//! probe tests
+//! probe tests: real sockets on 127.0.0.1 (and ::1 when present), real time, against the
+//! in-process responder.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use callpulse::config::{SipProbeConfig, SipTransport};
+use callpulse::engine::EngineInput;
+use callpulse::probe::responder::{
+    ResponderBehaviour, ResponderStats, spawn_responder, spawn_responder_with_stats,
+    spawn_tls_responder,
+};
+use callpulse::probe::{ProbeContext, ProbeReport, RequestOutcome, TargetProbe, oneshot};
+use tokio_util::sync::{CancellationToken, DropGuard};
+
+struct Responder {
+    addr: SocketAddr,
+    stats: Arc<ResponderStats>,
+    _stop: DropGuard,
+}
+
+async fn responder(behaviour: ResponderBehaviour) -> Responder {
+    responder_at("127.0.0.1:0".parse().unwrap(), behaviour).await
+}
+
+async fn responder_at(bind: SocketAddr, behaviour: ResponderBehaviour) -> Responder {
+    let stop = CancellationToken::new();
+    let (addr, stats) = spawn_responder_with_stats(bind, behaviour, stop.clone())
+        .await
+        .unwrap();
+    Responder {
+        addr,
+        stats,
+        _stop: stop.drop_guard(),
+    }
+}
+
+fn cfg(target: String) -> SipProbeConfig {
+    let mut c = SipProbeConfig::new("t1", &target);
+    c.count = 10;
+    c.spacing = Duration::from_millis(20);
+    c.timeout = Duration::from_millis(1000);
+    c
+}
+
+async fn one_round(c: SipProbeConfig) -> ProbeReport {
+    TargetProbe::new(c, ProbeContext::new(None))
+        .unwrap()
+        .round()
+        .await
+}
+
+fn statuses(r: &ProbeReport) -> Vec<Option<u16>> {
+    r.outcomes
+        .iter()
+        .map(|o| match o {
+            RequestOutcome::Answered { status, .. } => Some(*status),
+            _ => None,
+        })
+        .collect()
+}
+
+fn assert_plausible_rtts(r: &ProbeReport) {
+    for rtt in r.rtts() {
+        assert!(
+            rtt > Duration::ZERO && rtt < Duration::from_millis(500),
+            "{rtt:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn udp_compact_answers_give_zero_loss() {
+    let peer = responder(ResponderBehaviour {
+        compact: true,
+        ..ResponderBehaviour::default()
+    })
+    .await;
+    let r = one_round(cfg(format!("sip:{}", peer.addr))).await;
+    assert_eq!(r.target, "t1");
+    assert_eq!(r.transport, SipTransport::Udp);
+    assert_eq!(statuses(&r), vec![Some(200); 10], "{r:?}");
+    assert_eq!(r.loss_ratio, 0.0);
+    assert!(r.up);
+    assert_plausible_rtts(&r);
+    let median = r.rtt_median.unwrap();
+    assert!(median >= *r.rtts().iter().min().unwrap() && median <= *r.rtts().iter().max().unwrap());
+    assert!(r.jitter.is_some());
+    assert_eq!(r.dropped.total(), 0, "{:?}", r.dropped);
+    assert_eq!((r.connect_duration, r.tls_handshake_duration), (None, None));
+    assert_eq!(peer.stats.received.load(Ordering::SeqCst), 10);
+}
+
+#[tokio::test]
+async fn udp_every_fourth_unanswered_is_exactly_25_percent_loss() {
+    let peer = responder(ResponderBehaviour {
+        drop_every: Some(4),
+        ..ResponderBehaviour::default()
+    })
+    .await;
+    let mut c = cfg(format!("sip:{};transport=udp", peer.addr));
+    c.count = 20;
+    c.spacing = Duration::from_millis(10);
+    c.timeout = Duration::from_millis(300);
+    let r = one_round(c).await;
+    assert_eq!(r.loss_ratio, 0.25, "{r:?}");
+    for (i, o) in r.outcomes.iter().enumerate() {
+        if i % 4 == 3 {
+            assert_eq!(o, &RequestOutcome::Timeout, "request {i}");
+        } else {
+            assert!(
+                matches!(o, RequestOutcome::Answered { status: 200, .. }),
+                "request {i}: {o:?}"
+            );
+        }
+    }
+    assert!(r.up, "a partly answering target is up");
+}
+
+#[tokio::test]
+async fn garbage_foreign_spoofed_and_duplicate_answers_are_counted_and_dropped() {
+    let peer = responder(ResponderBehaviour {
+        noise: true,
+        provisional: true,
+        ..ResponderBehaviour::default()
+    })
+    .await;
+    let r = one_round(cfg(format!("sip:{}", peer.addr))).await;
+    assert_eq!(statuses(&r), vec![Some(200); 10], "{r:?}");
+    assert_eq!(r.loss_ratio, 0.0);
+    assert_plausible_rtts(&r);
+    let d = r.dropped;
+    assert_eq!(d.malformed, 10, "{d:?}");
+    assert_eq!(d.unmatched, 10, "{d:?}");
+    assert_eq!(d.spoofed, 10, "{d:?}");
+    // The last answer's twin may arrive after the round has ended.
+    assert!((9..=10).contains(&d.duplicate), "{d:?}");
+    assert_eq!(d.late, 0);
+}
+
+#[tokio::test]
+async fn late_answers_are_late_not_success() {
+    let peer = responder(ResponderBehaviour {
+        delay: Duration::from_millis(150),
+        ..ResponderBehaviour::default()
+    })
+    .await;
+    let mut c = cfg(format!("sip:{}", peer.addr));
+    c.count = 3;
+    c.spacing = Duration::from_millis(100);
+    c.timeout = Duration::from_millis(60);
+    let r = one_round(c).await;
+    assert_eq!(r.outcomes, vec![RequestOutcome::Timeout; 3]);
+    assert_eq!(r.loss_ratio, 1.0);
+    assert!(!r.up);
+    // Answers to requests 1 and 2 arrive while later requests are still pending.
+    assert!(r.dropped.late >= 2, "{:?}", r.dropped);
+}
+
+#[tokio::test]
+async fn unhealthy_status_is_alive_but_not_up() {
+    let peer = responder(ResponderBehaviour {
+        status: 503,
+        ..ResponderBehaviour::default()
+    })
+    .await;
+    let mut c = cfg(format!("sip:{}", peer.addr));
+    c.count = 3;
+    let r = one_round(c.clone()).await;
+    assert_eq!(statuses(&r), vec![Some(503); 3]);
+    assert_eq!(r.loss_ratio, 0.0);
+    assert!(!r.up);
+    c.up_codes = vec![200, 503];
+    assert!(one_round(c).await.up);
+}
+
+#[tokio::test]
+async fn tcp_frames_by_content_length_and_keeps_one_connection() {
+    for compact in [false, true] {
+        let peer = responder(ResponderBehaviour {
+            compact,
+            ..ResponderBehaviour::default()
+        })
+        .await;
+        let mut probe = TargetProbe::new(
+            cfg(format!("sip:{};transport=tcp", peer.addr)),
+            ProbeContext::new(None),
+        )
+        .unwrap();
+        let first = probe.round().await;
+        assert_eq!(first.transport, SipTransport::Tcp);
+        assert_eq!(statuses(&first), vec![Some(200); 10], "{first:?}");
+        assert!(first.connect_duration.is_some());
+        assert_eq!(first.tls_handshake_duration, None);
+        let second = probe.round().await;
+        assert_eq!(second.loss_ratio, 0.0);
+        assert_eq!(second.connect_duration, None, "the connection is reused");
+        assert_eq!(peer.stats.connections.load(Ordering::SeqCst), 1);
+        assert_plausible_rtts(&second);
+    }
+}
+
+#[tokio::test]
+async fn tcp_noise_is_counted_and_reconnects_after_the_peer_goes_away() {
+    let stop = CancellationToken::new();
+    let behaviour = ResponderBehaviour {
+        noise: true,
+        ..ResponderBehaviour::default()
+    };
+    let (addr, _) = spawn_responder_with_stats(
+        "127.0.0.1:0".parse().unwrap(),
+        behaviour.clone(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let mut c = cfg(format!("sip:{addr};transport=tcp"));
+    c.count = 4;
+    let mut probe = TargetProbe::new(c, ProbeContext::new(None)).unwrap();
+    let r = probe.round().await;
+    assert_eq!(r.loss_ratio, 0.0, "{r:?}");
+    assert_eq!(r.dropped.unmatched, 4, "{:?}", r.dropped);
+    assert!(r.dropped.duplicate >= 3, "{:?}", r.dropped);
+
+    // The peer closes; a new one comes up on the same port.
+    stop.cancel();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let peer = responder_at(addr, ResponderBehaviour::default()).await;
+    let r = probe.round().await;
+    assert_eq!(r.loss_ratio, 0.0, "{r:?}");
+    assert!(r.connect_duration.is_some(), "a new connection was made");
+    assert_eq!(peer.stats.connections.load(Ordering::SeqCst), 1);
+    // The first round's duplicate twin, queued on the old connection, never counts as an answer.
+    assert_eq!(r.answered(), 4);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS
+
+struct Pki {
+    dir: PathBuf,
+    ca_file: PathBuf,
+    server: Arc<rustls::ServerConfig>,
+}
+
+impl Drop for Pki {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A CA and a leaf for `localhost` and 127.0.0.1 signed by it; the CA PEM is written to a file.
+fn pki() -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "callpulse test ca");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!(
+        "callpulse-probe-tls-{}-{}",
+        std::process::id(),
+        fastrand::u64(..)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    let server = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf.der().clone()], key)
+    .unwrap();
+    Pki {
+        dir,
+        ca_file,
+        server: Arc::new(server),
+    }
+}
+
+async fn tls_responder(pki: &Pki) -> (SocketAddr, DropGuard) {
+    let stop = CancellationToken::new();
+    let (addr, _) = spawn_tls_responder(
+        "127.0.0.1:0".parse().unwrap(),
+        ResponderBehaviour {
+            compact: true,
+            ..ResponderBehaviour::default()
+        },
+        pki.server.clone(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    (addr, stop.drop_guard())
+}
+
+#[tokio::test]
+async fn tls_with_a_private_ca_measures_connect_and_handshake_apart() {
+    let pki = pki();
+    let (addr, _stop) = tls_responder(&pki).await;
+    for server_name in [Some("localhost"), None] {
+        let mut c = cfg(format!("sip:{addr};transport=tls"));
+        c.count = 3;
+        c.tls.ca_file = Some(pki.ca_file.clone());
+        c.tls.server_name = server_name.map(str::to_string);
+        let r = one_round(c).await;
+        assert_eq!(r.transport, SipTransport::Tls);
+        assert_eq!(statuses(&r), vec![Some(200); 3], "{server_name:?}: {r:?}");
+        let connect = r.connect_duration.unwrap();
+        let handshake = r.tls_handshake_duration.unwrap();
+        assert!(connect < Duration::from_secs(1) && handshake < Duration::from_secs(2));
+        assert!(handshake > Duration::ZERO);
+    }
+}
+
+#[tokio::test]
+async fn tls_with_the_wrong_server_name_fails_clearly() {
+    let pki = pki();
+    let (addr, _stop) = tls_responder(&pki).await;
+    let mut c = cfg(format!("sip:{addr};transport=tls"));
+    c.count = 2;
+    c.tls.ca_file = Some(pki.ca_file.clone());
+    c.tls.server_name = Some("wrong.example".into());
+    let r = one_round(c).await;
+    assert_eq!(r.loss_ratio, 1.0);
+    assert!(!r.up);
+    let RequestOutcome::Error(first) = &r.outcomes[0] else {
+        panic!("{r:?}")
+    };
+    assert!(first.contains("tls handshake with"), "{first}");
+    assert!(first.contains("wrong.example"), "{first}");
+    // The second request waits for the reconnect backoff instead of hammering the peer.
+    let RequestOutcome::Error(second) = &r.outcomes[1] else {
+        panic!("{r:?}")
+    };
+    assert!(second.contains("next reconnect attempt"), "{second}");
+}
+
+#[tokio::test]
+async fn tls_untrusted_fails_and_insecure_skip_verify_works() {
+    let pki = pki();
+    let (addr, _stop) = tls_responder(&pki).await;
+    let mut c = cfg(format!("sip:{addr};transport=tls"));
+    c.count = 2;
+    let r = one_round(c.clone()).await;
+    assert!(
+        matches!(&r.outcomes[0], RequestOutcome::Error(e) if e.contains("certificate")),
+        "{r:?}"
+    );
+    c.tls.insecure_skip_verify = true;
+    let r = one_round(c).await;
+    assert_eq!(statuses(&r), vec![Some(200); 2], "{r:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Oneshot
+
+async fn run_oneshot(c: SipProbeConfig) -> (i32, String) {
+    let mut out = Vec::new();
+    let code = oneshot(c, &mut out).await;
+    (code, String::from_utf8(out).unwrap())
+}
+
+#[tokio::test]
+async fn oneshot_healthy_degraded_unreachable() {
+    let healthy = responder(ResponderBehaviour::default()).await;
+    let mut c = cfg(format!("sip:{}", healthy.addr));
+    c.count = 4;
+    let (code, out) = run_oneshot(c).await;
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(out.matches("status=200 rtt=").count(), 4, "{out}");
+    assert!(
+        out.contains("4 sent, 4 answered, 0 lost, 0.0% loss"),
+        "{out}"
+    );
+    assert!(out.contains("rtt min/avg/max/median = "), "{out}");
+    assert!(out.contains("result: healthy"), "{out}");
+
+    let lossy = responder(ResponderBehaviour {
+        drop_every: Some(2),
+        ..ResponderBehaviour::default()
+    })
+    .await;
+    let mut c = cfg(format!("sip:{}", lossy.addr));
+    c.count = 4;
+    c.timeout = Duration::from_millis(200);
+    let (code, out) = run_oneshot(c).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("seq=2 timeout after 200ms"), "{out}");
+    assert!(out.contains("50.0% loss"), "{out}");
+
+    let busy = responder(ResponderBehaviour {
+        status: 486,
+        ..ResponderBehaviour::default()
+    })
+    .await;
+    let mut c = cfg(format!("sip:{}", busy.addr));
+    c.count = 2;
+    assert_eq!(
+        run_oneshot(c).await.0,
+        1,
+        "answers outside up_codes are degraded"
+    );
+
+    // Nothing listening: a port that was free a moment ago.
+    let free = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut c = cfg(format!("sip:{free}"));
+    c.count = 2;
+    c.timeout = Duration::from_millis(200);
+    let (code, out) = run_oneshot(c).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("result: unreachable"), "{out}");
+
+    let free_tcp = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut c = cfg(format!("sip:{free_tcp};transport=tcp"));
+    c.count = 2;
+    let (code, out) = run_oneshot(c).await;
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("seq=1 error: connect to"), "{out}");
+
+    let (code, out) = run_oneshot(cfg("sip:[::1".into())).await;
+    assert_eq!(code, 2);
+    assert!(out.contains("invalid ipv6"), "{out}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Addresses, marking
+
+#[tokio::test]
+async fn ipv6_dscp_and_source_binding() {
+    if std::net::UdpSocket::bind("[::1]:0").is_ok() {
+        let peer = responder_at("[::1]:0".parse().unwrap(), ResponderBehaviour::default()).await;
+        let mut c = cfg(format!("sip:[::1]:{}", peer.addr.port()));
+        c.count = 3;
+        c.dscp = Some(46);
+        let r = one_round(c.clone()).await;
+        assert_eq!(statuses(&r), vec![Some(200); 3], "{r:?}");
+        c.target = format!("sip:[::1]:{};transport=tcp", peer.addr.port());
+        assert_eq!(one_round(c).await.loss_ratio, 0.0);
+    } else {
+        eprintln!("no ipv6 loopback here; ipv6 part skipped");
+    }
+    let peer = responder(ResponderBehaviour::default()).await;
+    let mut c = cfg(format!("sip:{}", peer.addr));
+    c.count = 3;
+    c.dscp = Some(46);
+    c.source = Some("127.0.0.1:0".parse().unwrap());
+    assert_eq!(one_round(c.clone()).await.loss_ratio, 0.0);
+    c.target = format!("sip:{};transport=tcp", peer.addr);
+    assert_eq!(one_round(c).await.loss_ratio, 0.0);
+}
+
+#[tokio::test]
+async fn hostnames_resolve() {
+    let peer = responder(ResponderBehaviour::default()).await;
+    let mut c = cfg(format!("sip:localhost:{}", peer.addr.port()));
+    c.count = 2;
+    c.source = Some("127.0.0.1:0".parse().unwrap());
+    let r = one_round(c).await;
+    assert_eq!(r.loss_ratio, 0.0, "{r:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduler
+
+#[tokio::test]
+async fn runner_caps_requests_in_flight_and_reports_every_target() {
+    let peer = responder(ResponderBehaviour {
+        delay: Duration::from_millis(60),
+        ..ResponderBehaviour::default()
+    })
+    .await;
+    let targets: Vec<SipProbeConfig> = (0..20)
+        .map(|i| {
+            let mut c = SipProbeConfig::new(&format!("t{i}"), &format!("sip:{}", peer.addr));
+            c.interval = Duration::from_millis(400);
+            c.count = 3;
+            c.spacing = Duration::from_millis(5);
+            c.timeout = Duration::from_secs(3);
+            c
+        })
+        .collect();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+    let shutdown = CancellationToken::new();
+    let runner = tokio::spawn(callpulse::probe::run(targets, 4, tx, shutdown.clone()));
+    let mut seen = std::collections::HashSet::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while seen.len() < 20 {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .expect("all targets report in time")
+            .expect("runner alive");
+        let EngineInput::Probe(r) = msg else {
+            panic!("unexpected input")
+        };
+        assert_eq!(r.loss_ratio, 0.0, "{r:?}");
+        assert!(r.rtts().iter().all(|rtt| *rtt >= Duration::from_millis(60)));
+        seen.insert(r.target);
+    }
+    let max = peer.stats.max_in_progress.load(Ordering::SeqCst);
+    assert!(max <= 4, "cap of 4 requests in flight exceeded: {max}");
+    assert!(max >= 2, "the test should make requests overlap: {max}");
+
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(2), runner)
+        .await
+        .expect("runner stops promptly")
+        .unwrap();
+    // The runner dropped its sender: the engine sees the end of the stream after what is queued.
+    while let Some(_) = rx.recv().await {}
+}
+
+#[tokio::test]
+async fn runner_skips_invalid_targets_and_ends_when_the_engine_is_gone() {
+    let addr = spawn_responder(
+        "127.0.0.1:0".parse().unwrap(),
+        ResponderBehaviour::default(),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    let mut good = SipProbeConfig::new("good", &format!("sip:{addr}"));
+    good.interval = Duration::from_millis(100);
+    good.count = 1;
+    let bad = SipProbeConfig::new("bad", "sip:[nope");
+    let (tx, mut rx) = tokio::sync::mpsc::channel(1);
+    let runner = tokio::spawn(callpulse::probe::run(
+        vec![bad, good],
+        8,
+        tx,
+        CancellationToken::new(),
+    ));
+    let Some(EngineInput::Probe(r)) = rx.recv().await else {
+        panic!("a report")
+    };
+    assert_eq!(r.target, "good");
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(3), runner)
+        .await
+        .expect("runner ends once the engine is gone")
+        .unwrap();
+}

@@ -1,0 +1,124 @@
+//! The scheduler task: starts every target's rounds on the [`Schedule`], at most one round per
+//! target at a time, with requests in flight capped across all targets, and hands each report to
+//! the engine with an awaited send (probes are few; back-pressure just delays the next report).
+//! Stops on the shutdown token: rounds in progress are abandoned, no report is half-sent.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::SipProbeConfig;
+use crate::engine::EngineInput;
+use crate::probe::round::{ProbeContext, TargetProbe};
+use crate::probe::schedule::Schedule;
+
+/// Probes `targets` until `shutdown` fires or the engine goes away. Invalid targets are logged
+/// and skipped (config validation should have refused them already).
+pub async fn run(
+    targets: Vec<SipProbeConfig>,
+    max_in_flight: usize,
+    tx: mpsc::Sender<EngineInput>,
+    shutdown: CancellationToken,
+) {
+    run_with_clock(targets, max_in_flight, tx, shutdown, Arc::new(SystemClock)).await;
+}
+
+/// [`run`] with an injected wall clock for the reports' `at`.
+pub async fn run_with_clock(
+    targets: Vec<SipProbeConfig>,
+    max_in_flight: usize,
+    tx: mpsc::Sender<EngineInput>,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+) {
+    let ctx = ProbeContext::with_clock(Some(max_in_flight.max(1)), clock);
+    let mut probes: Vec<Option<TargetProbe>> = Vec::with_capacity(targets.len());
+    let mut intervals = Vec::with_capacity(targets.len());
+    for cfg in targets {
+        intervals.push(cfg.interval);
+        match TargetProbe::new(cfg, ctx.clone()) {
+            Ok(probe) => probes.push(Some(probe)),
+            Err(error) => {
+                warn!(%error, "probe target skipped");
+                probes.push(None);
+            }
+        }
+    }
+    let valid: Vec<bool> = probes.iter().map(Option::is_some).collect();
+    if !valid.iter().any(|v| *v) {
+        debug!("no probe targets");
+        return;
+    }
+    info!(
+        targets = valid.iter().filter(|v| **v).count(),
+        max_in_flight, "probe scheduler started"
+    );
+    let mut schedule = Schedule::new(&intervals, Instant::now());
+    let mut rounds: JoinSet<(usize, TargetProbe, bool)> = JoinSet::new();
+    let mut busy_skips: u64 = 0;
+
+    loop {
+        let next = schedule.next_due();
+        tokio::select! {
+            biased;
+            _ = shutdown.cancelled() => break,
+            Some(done) = rounds.join_next() => match done {
+                Ok((index, probe, delivered)) => {
+                    probes[index] = Some(probe);
+                    if !delivered {
+                        debug!("engine gone; probe scheduler stops");
+                        break;
+                    }
+                }
+                Err(error) if error.is_panic() => {
+                    // A bug, not input: that target stops, the others go on.
+                    warn!(%error, "probe round panicked; target disabled");
+                }
+                Err(_) => {}
+            },
+            _ = sleep_until_opt(next) => {
+                for index in schedule.pop_due(Instant::now()) {
+                    if !valid[index] {
+                        continue;
+                    }
+                    let Some(mut probe) = probes[index].take() else {
+                        // Its previous round is still running (interval shorter than a round).
+                        busy_skips += 1;
+                        debug!(target = index, "probe round skipped: previous round still running");
+                        continue;
+                    };
+                    let tx = tx.clone();
+                    let shutdown = shutdown.clone();
+                    rounds.spawn(async move {
+                        let report = tokio::select! {
+                            biased;
+                            _ = shutdown.cancelled() => return (index, probe, true),
+                            report = probe.round() => report,
+                        };
+                        let delivered = tx.send(EngineInput::Probe(report)).await.is_ok();
+                        (index, probe, delivered)
+                    });
+                }
+            }
+        }
+    }
+    rounds.shutdown().await;
+    info!(
+        skipped_busy = busy_skips,
+        skipped_late = schedule.skipped(),
+        stray_datagrams = ctx.stray_datagrams(),
+        "probe scheduler stopped"
+    );
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
