@@ -364,6 +364,9 @@ pub async fn http_send(
     body: Vec<u8>,
     framing: Framing,
 ) -> HttpReply {
+    // reqwest is built with `rustls-no-provider` (for the OTLP/HTTP exporter's ring TLS): a client
+    // needs a process-wide provider, as `main` installs one.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let url = format!("http://{addr}{path}");
     let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
     let headers: Vec<(String, String)> = headers
