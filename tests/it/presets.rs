@@ -1117,3 +1117,235 @@ fn hostile_inputs_never_panic() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// otel-config/: every Collector config parses and wires only what it defines
+
+/// What is wrong with a Collector config, one line per problem (empty when sound): unknown
+/// sections, component ids that are not `type` or `type/name`, pipelines naming components the
+/// file does not define, components no pipeline uses, service extensions not defined.
+fn collector_config_problems(yaml: &str) -> Vec<String> {
+    use serde_json::Value as J;
+    let doc: J = match serde_saphyr::from_str(yaml) {
+        Ok(d) => d,
+        Err(e) => return vec![format!("not YAML: {e}")],
+    };
+    let mut problems = Vec::new();
+    let Some(top) = doc.as_object() else {
+        return vec!["not a mapping".into()];
+    };
+    const SECTIONS: [&str; 6] = [
+        "receivers",
+        "processors",
+        "exporters",
+        "connectors",
+        "extensions",
+        "service",
+    ];
+    for key in top.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            problems.push(format!("unknown section {key}"));
+        }
+    }
+    let ids = |section: &str| -> Vec<String> {
+        top.get(section)
+            .and_then(J::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let valid_id = |id: &str| {
+        let (ty, name) = id.split_once('/').unwrap_or((id, "x"));
+        !ty.is_empty()
+            && ty
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+            && !name.is_empty()
+            && !name.contains('/')
+    };
+    let connectors = ids("connectors");
+    let defined = |section: &str| {
+        let mut v = ids(section);
+        if section != "processors" {
+            v.extend(connectors.iter().cloned());
+        }
+        v
+    };
+    for section in [
+        "receivers",
+        "processors",
+        "exporters",
+        "connectors",
+        "extensions",
+    ] {
+        for id in ids(section) {
+            if !valid_id(&id) {
+                problems.push(format!("{section}: {id} is not `type` or `type/name`"));
+            }
+        }
+    }
+    let service = top.get("service").and_then(J::as_object);
+    let pipelines = service
+        .and_then(|s| s.get("pipelines"))
+        .and_then(J::as_object);
+    let Some(pipelines) = pipelines.filter(|p| !p.is_empty()) else {
+        problems.push("service.pipelines is missing or empty".into());
+        return problems;
+    };
+    let mut used: Vec<(String, String)> = Vec::new();
+    for (name, p) in pipelines {
+        let ty = name.split('/').next().unwrap_or("");
+        if !["logs", "metrics", "traces"].contains(&ty) || !valid_id(name) {
+            problems.push(format!("pipeline {name}: not logs|metrics|traces[/name]"));
+        }
+        for section in ["receivers", "processors", "exporters"] {
+            let list: Vec<String> = p
+                .get(section)
+                .and_then(J::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if section != "processors" && list.is_empty() {
+                problems.push(format!("pipeline {name}: no {section}"));
+            }
+            let known = defined(section);
+            for id in list {
+                if !known.contains(&id) {
+                    problems.push(format!("pipeline {name}: {section} {id} is not defined"));
+                }
+                used.push((section.to_string(), id));
+            }
+        }
+    }
+    for section in ["receivers", "processors", "exporters"] {
+        for id in ids(section) {
+            if !used.iter().any(|(s, u)| s == section && *u == id) {
+                problems.push(format!(
+                    "{section}: {id} is defined but no pipeline uses it"
+                ));
+            }
+        }
+    }
+    let extensions: Vec<String> = service
+        .and_then(|s| s.get("extensions"))
+        .and_then(J::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let known = ids("extensions");
+    for e in &extensions {
+        if !known.contains(e) {
+            problems.push(format!("service.extensions: {e} is not defined"));
+        }
+    }
+    for e in &known {
+        if !extensions.contains(e) {
+            problems.push(format!("extensions: {e} is defined but not enabled"));
+        }
+    }
+    problems
+}
+
+fn otel_configs() -> Vec<(String, String)> {
+    let dir = format!("{}/otel-config", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn otel_configs_wire_only_what_they_define() {
+    let files = otel_configs();
+    let names: Vec<_> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "asterisk.yaml",
+            "datadog.yaml",
+            "freeswitch.yaml",
+            "kamailio.yaml",
+            "loadbalancing.yaml",
+            "prometheus-loki.yaml"
+        ]
+    );
+    for (name, text) in &files {
+        assert_eq!(
+            collector_config_problems(text),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        // Each file explains itself: it opens with a comment block.
+        let head: Vec<_> = text.lines().take_while(|l| l.starts_with('#')).collect();
+        assert!(head.len() >= 3, "{name}: no explanatory header comment");
+    }
+}
+
+#[test]
+fn otel_configs_send_where_callpulse_listens() {
+    let files: BTreeMap<_, _> = otel_configs().into_iter().collect();
+    let doc = |name: &str| -> serde_json::Value { serde_saphyr::from_str(&files[name]).unwrap() };
+    for pbx in ["asterisk.yaml", "freeswitch.yaml", "kamailio.yaml"] {
+        let d = doc(pbx);
+        assert_eq!(
+            d["exporters"]["otlp/callpulse"]["endpoint"], "127.0.0.1:4317",
+            "{pbx}"
+        );
+        let ids = d["processors"]["resource/pbx"]["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["key"].as_str().unwrap())
+            .collect::<Vec<_>>();
+        assert!(ids.contains(&"service.instance.id"), "{pbx}");
+    }
+    let dd = doc("datadog.yaml");
+    assert_eq!(
+        dd["exporters"]["datadog"]["api"]["key"],
+        "${env:DD_API_KEY}"
+    );
+    assert!(files["datadog.yaml"].contains("temporality: delta"));
+    let lb = doc("loadbalancing.yaml");
+    assert_eq!(
+        lb["exporters"]["loadbalancing/callpulse"]["routing_key"],
+        "resource"
+    );
+    let pl = doc("prometheus-loki.yaml");
+    assert!(pl["exporters"]["prometheusremotewrite/mimir"].is_object());
+    assert!(pl["exporters"]["otlphttp/loki"].is_object());
+}
+
+#[test]
+fn the_config_check_catches_miswiring() {
+    let bad = "receivers:\n  otlp:\n    protocols: { grpc: {} }\nexporters:\n  debug: {}\n  Bad/x/y: {}\nservice:\n  extensions: [health_check]\n  pipelines:\n    logs:\n      receivers: [otlp, filelog/x]\n      processors: [batch]\n      exporters: [debug]\n    events:\n      receivers: [otlp]\n      exporters: [debug]\n";
+    let problems = collector_config_problems(bad);
+    for want in [
+        "exporters: Bad/x/y is not `type` or `type/name`",
+        "pipeline logs: receivers filelog/x is not defined",
+        "pipeline logs: processors batch is not defined",
+        "pipeline events: not logs|metrics|traces[/name]",
+        "exporters: Bad/x/y is defined but no pipeline uses it",
+        "service.extensions: health_check is not defined",
+    ] {
+        assert!(
+            problems.iter().any(|p| p == want),
+            "{want} not in {problems:?}"
+        );
+    }
+    assert_eq!(
+        collector_config_problems("service: {}"),
+        ["service.pipelines is missing or empty"]
+    );
+}
