@@ -1349,3 +1349,250 @@ fn the_config_check_catches_miswiring() {
         ["service.pipelines is missing or empty"]
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// examples/grafana/callpulse.json: queries only metrics callpulse exports
+
+/// The Prometheus family name of a catalogue metric as callpulse's `/metrics` renders it (the
+/// spec's rules since the `1` → `_ratio` case was removed): `.` → `_`, a unit word for real
+/// units (`s` → `_seconds`; nothing for `1` or `{…}`), `_total` on counters, no suffix twice.
+/// (The export module owns the real one, `export::prometheus::prometheus_name`.)
+fn prometheus_family(def: &callpulse::metrics::MetricDef) -> String {
+    use callpulse::metrics::Kind;
+    let mut name = String::new();
+    for c in def.name.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == ':' {
+            c
+        } else {
+            '_'
+        };
+        if !(c == '_' && name.ends_with('_')) {
+            name.push(c);
+        }
+    }
+    let unit = match def.unit {
+        "s" => Some("seconds"),
+        "ms" => Some("milliseconds"),
+        "By" => Some("bytes"),
+        _ => None,
+    };
+    if let Some(u) = unit
+        && !name.ends_with(&format!("_{u}"))
+    {
+        name = format!("{name}_{u}");
+    }
+    if matches!(def.kind, Kind::Counter | Kind::ObservableCounter) && !name.ends_with("_total") {
+        name.push_str("_total");
+    }
+    name
+}
+
+/// Every series name a scrape of callpulse can hold (histograms as `_bucket`, `_sum`, `_count`).
+fn exported_series() -> Vec<String> {
+    use callpulse::metrics::{Kind, Metric};
+    let mut out = Vec::new();
+    for m in Metric::ALL {
+        let family = prometheus_family(m.def());
+        if m.def().kind == Kind::Histogram {
+            for s in ["_bucket", "_sum", "_count"] {
+                out.push(format!("{family}{s}"));
+            }
+        } else {
+            out.push(family);
+        }
+    }
+    out
+}
+
+/// The metric names a PromQL expression selects (not functions, keywords, labels, or anything
+/// inside `{…}`, `[…]`, `by (…)`, `without (…)` or quotes).
+fn promql_metrics(expr: &str) -> Vec<String> {
+    // `label_values(metric{…}, label)`: only the first argument selects.
+    let expr = match expr.strip_prefix("label_values(") {
+        Some(rest) => rest.rsplit_once(',').map_or(rest, |(sel, _)| sel),
+        None => expr,
+    };
+    const KEYWORDS: [&str; 11] = [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "offset",
+    ];
+    const AGGREGATIONS: [&str; 12] = [
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "count",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+        "group",
+    ];
+    let b: Vec<char> = expr.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_group = |mut i: usize, open: char, close: char| {
+        let mut depth = 0;
+        while i < b.len() {
+            if b[i] == open {
+                depth += 1;
+            } else if b[i] == close {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            } else if b[i] == '"' {
+                i += 1;
+                while i < b.len() && b[i] != '"' {
+                    i += if b[i] == '\\' { 2 } else { 1 };
+                }
+            }
+            i += 1;
+        }
+        i
+    };
+    while i < b.len() {
+        let c = b[i];
+        if c == '{' {
+            i = skip_group(i, '{', '}');
+        } else if c == '[' {
+            i = skip_group(i, '[', ']');
+        } else if c == '"' {
+            i += 1;
+            while i < b.len() && b[i] != '"' {
+                i += if b[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '_' || b[i] == ':') {
+                i += 1;
+            }
+            let word: String = b[start..i].iter().collect();
+            let mut j = i;
+            while j < b.len() && b[j] == ' ' {
+                j += 1;
+            }
+            let call = b.get(j) == Some(&'(');
+            if AGGREGATIONS.contains(&word.as_str()) {
+                // `sum by (…) (…)`: an operator, whatever follows it.
+            } else if KEYWORDS.contains(&word.as_str()) {
+                if call && matches!(word.as_str(), "by" | "without" | "on" | "ignoring") {
+                    i = skip_group(j, '(', ')');
+                }
+            } else if !call {
+                out.push(word);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn dashboard_exprs(dash: &serde_json::Value) -> Vec<String> {
+    let mut exprs = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            exprs.push(t["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if v["type"] == "query" {
+            exprs.push(v["query"]["query"].as_str().unwrap().to_owned());
+        }
+    }
+    exprs
+}
+
+#[test]
+fn promql_metric_extraction() {
+    assert_eq!(
+        promql_metrics(
+            r#"histogram_quantile(0.5, sum by (le, voip_trunk) (rate(voip_call_mos_bucket{voip_pbx=~"$pbx", x="a}b"}[$__rate_interval])))"#
+        ),
+        ["voip_call_mos_bucket"]
+    );
+    assert_eq!(
+        promql_metrics("sum by (outcome) (rate(a_total[5m])) / on (x) b > 0"),
+        ["a_total", "b"]
+    );
+    assert_eq!(
+        promql_metrics(r#"label_values(voip_calls_total{voip_pbx=~"$pbx"}, voip_trunk)"#),
+        ["voip_calls_total"]
+    );
+}
+
+#[test]
+fn grafana_dashboard_queries_only_exported_metrics() {
+    let text = std::fs::read_to_string(format!(
+        "{}/examples/grafana/callpulse.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let exported = exported_series();
+    let mut queried = std::collections::BTreeSet::new();
+    for expr in dashboard_exprs(&dash) {
+        let names = promql_metrics(&expr);
+        assert!(!names.is_empty(), "no metric in {expr}");
+        for n in names {
+            assert!(exported.contains(&n), "{n} (in {expr}) is not exported");
+            queried.insert(n);
+        }
+    }
+    // The issue's list: MOS and its distribution, probe RTT/loss/jitter/up, registrations and
+    // failure ratio, active calls, queues and abandon ratio, KPIs, firing alerts.
+    for must in [
+        "voip_call_mos_mean",
+        "voip_call_mos_bucket",
+        "sip_probe_rtt_seconds_bucket",
+        "sip_probe_loss_ratio",
+        "sip_probe_jitter_seconds",
+        "sip_probe_up",
+        "voip_registration_attempts_total",
+        "voip_registration_failure_ratio",
+        "voip_calls_active",
+        "voip_queue_calls_total",
+        "voip_queue_abandon_ratio",
+        "voip_kpi_asr",
+        "voip_kpi_ner",
+        "voip_kpi_ser",
+        "voip_kpi_acd_seconds",
+        "voip_kpi_post_dial_delay_seconds",
+        "voip_kpi_short_call_ratio",
+        "voip_alerts_firing",
+    ] {
+        assert!(
+            queried.contains(must),
+            "the dashboard does not chart {must}"
+        );
+    }
+    // Every panel reads the datasource variable; ids are unique.
+    let mut ids = std::collections::BTreeSet::new();
+    for p in dash["panels"].as_array().unwrap() {
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "duplicate panel id");
+        if p["type"] != "row" {
+            assert_eq!(p["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+        }
+    }
+    let vars: Vec<_> = dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(vars, ["datasource", "pbx", "trunk", "queue", "target"]);
+    assert_eq!(dash["templating"]["list"][0]["query"], "prometheus");
+}
