@@ -1596,3 +1596,39 @@ fn grafana_dashboard_queries_only_exported_metrics() {
     assert_eq!(vars, ["datasource", "pbx", "trunk", "queue", "target"]);
     assert_eq!(dash["templating"]["list"][0]["query"], "prometheus");
 }
+
+/// Throughput of two presets on fixture-shaped records (csv_parser rows of Master.csv, and
+/// json_parser FreeSWITCH CDRs). Run with
+/// `cargo test --release --test it presets::preset_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark: run in release with --ignored --nocapture"]
+fn preset_throughput() {
+    let text = data("asterisk_cdr_csv/Master-18.csv");
+    let rows: Vec<_> = lines(&text)
+        .take(4)
+        .map(|l| csv_record(l, &HEADER_18, true))
+        .collect();
+    let cdrs: Vec<_> = fs_cdr_files()
+        .iter()
+        .take(1)
+        .map(|(name, text)| json_record(text, name))
+        .collect();
+    for (what, one) in [("asterisk_cdr_csv", rows), ("freeswitch_json_cdr", cdrs)] {
+        let records: Vec<_> = one.iter().cycle().take(100).cloned().collect();
+        let req = request(vec![s("service.instance.id", "pbx")], records);
+        let rounds = 5_000u32;
+        let clock = SystemTime::now();
+        let mut n = 0usize;
+        for _ in 0..rounds {
+            n += std::hint::black_box(normalize_request(&req, &[]))
+                .events
+                .len();
+        }
+        let secs = clock.elapsed().unwrap().as_secs_f64();
+        assert!(n > 0);
+        println!(
+            "normalize {what}: {:.0} records/s",
+            f64::from(rounds) * 100.0 / secs
+        );
+    }
+}
