@@ -300,8 +300,6 @@ pub mod freeswitch_cdr {
     pub const FLAW_TOTAL: &str = "flaw_total";
     /// Statistic: FreeSWITCH's packet-based MOS.
     pub const MOS: &str = "mos";
-    /// Variable prefix of the same statistics.
-    pub const RTP_AUDIO_IN: &str = "rtp_audio_in_";
 
     /// Channel variables.
     pub mod var {
@@ -349,6 +347,12 @@ pub mod freeswitch_cdr {
         pub const READ_CODEC: &str = "read_codec";
         /// Codec negotiated.
         pub const RTP_USE_CODEC_NAME: &str = "rtp_use_codec_name";
+        /// FreeSWITCH's MOS of the inbound stream.
+        pub const RTP_AUDIO_IN_MOS: &str = "rtp_audio_in_mos";
+        /// Packets received.
+        pub const RTP_AUDIO_IN_PACKET_COUNT: &str = "rtp_audio_in_packet_count";
+        /// Flaws of the inbound stream.
+        pub const RTP_AUDIO_IN_FLAW_TOTAL: &str = "rtp_audio_in_flaw_total";
     }
 }
 

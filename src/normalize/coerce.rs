@@ -1,5 +1,5 @@
 //! Reading OTLP attribute values whatever type the collector gave them: numbers as int, double
-//! or string, booleans as strings, durations in seconds, ratios 0..1. Owns the "why not" of a
+//! or string, text from any scalar, durations in seconds, ratios 0..1. Owns the "why not" of a
 //! value ([`Problem`], [`Invalid`]); knows no event names.
 //!
 //! An empty string reads as absent (CSV and key=value parsers deliver missing fields as `""`).
@@ -226,42 +226,6 @@ pub(crate) fn cause(v: &AnyValue) -> Result<Option<u16>, Problem> {
     integer_in(v, 0, i64::from(u16::MAX)).map(|n| n.map(|n| n as u16))
 }
 
-/// A boolean from a bool, `0`/`1`, or `true`/`false`/`yes`/`no`/`on`/`off` (any case).
-pub(crate) fn boolean(v: &AnyValue) -> Result<Option<bool>, Problem> {
-    match &v.value {
-        Some(Value::BoolValue(b)) => Ok(Some(*b)),
-        Some(Value::IntValue(0)) => Ok(Some(false)),
-        Some(Value::IntValue(1)) => Ok(Some(true)),
-        Some(Value::DoubleValue(d)) if *d == 0.0 => Ok(Some(false)),
-        Some(Value::DoubleValue(d)) if *d == 1.0 => Ok(Some(true)),
-        Some(Value::StringValue(s)) => boolean_str(s),
-        None => Ok(None),
-        Some(Value::IntValue(i)) => Err(bad("a boolean", &i.to_string())),
-        Some(Value::DoubleValue(d)) => Err(bad("a boolean", &d.to_string())),
-        Some(_) => Err(Problem::WrongType {
-            expected: "a boolean",
-            got: kind(v),
-        }),
-    }
-}
-
-/// See [`boolean`].
-pub(crate) fn boolean_str(s: &str) -> Result<Option<bool>, Problem> {
-    let t = s.trim();
-    if t.is_empty() {
-        return Ok(None);
-    }
-    const TRUE: [&str; 4] = ["true", "yes", "on", "1"];
-    const FALSE: [&str; 4] = ["false", "no", "off", "0"];
-    if TRUE.iter().any(|w| t.eq_ignore_ascii_case(w)) {
-        Ok(Some(true))
-    } else if FALSE.iter().any(|w| t.eq_ignore_ascii_case(w)) {
-        Ok(Some(false))
-    } else {
-        Err(bad("a boolean", s))
-    }
-}
-
 /// The key/value list of a kvlist value.
 pub(crate) fn kvlist(v: Option<&AnyValue>) -> Option<&[KeyValue]> {
     match v.and_then(|v| v.value.as_ref()) {
@@ -281,10 +245,10 @@ pub(crate) fn array(v: Option<&AnyValue>) -> Option<&[AnyValue]> {
 /// One pass over a key/value list: `slot(key)` says where a key goes; the first value of each
 /// slot wins. This is how every preset reads its fields (no per-key linear search).
 #[inline]
-pub(crate) fn collect<'a, const N: usize>(
-    attrs: &'a [KeyValue],
+pub(crate) fn collect<const N: usize>(
+    attrs: &[KeyValue],
     slot: impl Fn(&str) -> Option<usize>,
-) -> [Option<&'a AnyValue>; N] {
+) -> [Option<&AnyValue>; N] {
     let mut out = [None; N];
     for kv in attrs {
         if let Some(i) = slot(&kv.key)
@@ -445,17 +409,6 @@ pub(crate) mod tests {
         assert!(sip_status(&i(700)).is_err());
         assert_eq!(cause(&i(16)), Ok(Some(16)));
         assert!(cause(&i(-1)).is_err());
-    }
-
-    #[test]
-    fn booleans_come_as_strings() {
-        assert_eq!(boolean(&s("true")), Ok(Some(true)));
-        assert_eq!(boolean(&s("No")), Ok(Some(false)));
-        assert_eq!(boolean(&s("1")), Ok(Some(true)));
-        assert_eq!(boolean(&i(0)), Ok(Some(false)));
-        assert_eq!(boolean(&b(true)), Ok(Some(true)));
-        assert!(boolean(&s("maybe")).is_err());
-        assert!(boolean(&i(2)).is_err());
     }
 
     #[test]

@@ -8,11 +8,20 @@
 //! cannot be mapped is counted invalid and logged at debug with the key at fault. Nothing else
 //! in the request is lost.
 
+mod asterisk_ami;
+mod asterisk_cdr_csv;
+mod asterisk_queue_log;
 pub mod attributes;
+mod body;
 mod coerce;
+mod detect;
+mod freeswitch_event;
+mod freeswitch_json_cdr;
 mod generic;
+mod kamailio_acc;
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -21,7 +30,7 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use tracing::{debug, trace};
 
 use crate::config::{Preset, SourceConfig};
-use crate::event::{EventMeta, VoipEvent, VoipEventKind};
+use crate::event::{Disposition, EventMeta, VoipEvent, VoipEventKind};
 use attributes::resource;
 use coerce::Invalid;
 
@@ -50,6 +59,7 @@ pub fn normalize_request(req: &ExportLogsServiceRequest, sources: &[SourceConfig
         events: Vec::with_capacity(records),
         ..Normalized::default()
     };
+    let mut rows = Vec::new();
     let mut index = 0usize;
     for rl in &req.resource_logs {
         let res = rl
@@ -61,10 +71,11 @@ pub fn normalize_request(req: &ExportLogsServiceRequest, sources: &[SourceConfig
         let plan = SourcePlan::new(sources, res);
         for record in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
             let ctx = Ctx { pbx: &pbx, record };
-            normalize_record(&ctx, &plan, index, &mut out);
+            normalize_record(&ctx, &plan, index, &mut out, &mut rows);
             index += 1;
         }
     }
+    merge_cdr_rows(&mut out.events, &rows);
     out
 }
 
@@ -122,17 +133,82 @@ fn nanos(n: u64) -> Option<SystemTime> {
     (n != 0).then(|| UNIX_EPOCH + Duration::from_nanos(n))
 }
 
-fn normalize_record(ctx: &Ctx<'_>, plan: &SourcePlan<'_>, index: usize, out: &mut Normalized) {
+/// A time from epoch seconds (fractions allowed), as native shapes carry it.
+pub(crate) fn epoch_secs(s: f64) -> Option<SystemTime> {
+    (s.is_finite() && s > 0.0 && s < 1e11).then(|| UNIX_EPOCH + Duration::from_secs_f64(s))
+}
+
+/// A time from epoch seconds written as text (`1741943149.101582`), read exactly.
+pub(crate) fn epoch_text(s: &str) -> Option<SystemTime> {
+    let s = s.trim();
+    let (sec, frac) = s.split_once('.').unwrap_or((s, ""));
+    let secs: u64 = sec.parse().ok()?;
+    if secs == 0 || secs >= 100_000_000_000 || !frac.bytes().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let nanos = frac
+        .bytes()
+        .take(9)
+        .zip((0..9).rev())
+        .map(|(c, p)| u32::from(c - b'0') * 10u32.pow(p))
+        .sum();
+    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+}
+
+/// A time from an epoch-seconds value of any type (text is read exactly).
+pub(crate) fn epoch_of(v: &opentelemetry_proto::tonic::common::v1::AnyValue) -> Option<SystemTime> {
+    match coerce::str_of(Some(v)) {
+        Some(s) => epoch_text(s),
+        None => coerce::number(v).ok().flatten().and_then(epoch_secs),
+    }
+}
+
+/// Where presets put their events.
+pub(crate) struct Out<'o> {
+    events: &'o mut Vec<VoipEvent>,
+    /// Indexes of `voip.cdr` events made from Asterisk CDR rows, merged per call at the end.
+    rows: &'o mut Vec<usize>,
+}
+
+impl Out<'_> {
+    /// Adds an event.
+    pub(crate) fn push(&mut self, ev: VoipEvent) {
+        self.events.push(ev);
+    }
+
+    /// Adds a `voip.cdr` made from one Asterisk CDR row; rows of one call are merged.
+    pub(crate) fn push_row(&mut self, ev: VoipEvent) {
+        self.rows.push(self.events.len());
+        self.events.push(ev);
+    }
+}
+
+fn normalize_record(
+    ctx: &Ctx<'_>,
+    plan: &SourcePlan<'_>,
+    index: usize,
+    out: &mut Normalized,
+    rows: &mut Vec<usize>,
+) {
     let record = ctx.record;
     let fields = generic::Fields::collect(&record.attributes);
     let before = out.events.len();
     let result = match fields.event(record) {
         Some(ev) => generic::build(ev, &fields).map(|kind| out.events.push(ctx.event(kind, None))),
         None => match plan.preset_for(record) {
-            Some(preset) => map_preset(preset, ctx, &fields, &mut out.events),
+            Some(preset) => {
+                let mut sink = Out {
+                    events: &mut out.events,
+                    rows,
+                };
+                map_preset(preset, ctx, &fields, &mut sink)
+            }
             None => Ok(()),
         },
     };
+    if result.is_err() {
+        rows.retain(|&i| i < before);
+    }
     match result {
         Ok(()) if out.events.len() == before => {
             out.ignored += 1;
@@ -162,12 +238,94 @@ fn map_preset(
     preset: Preset,
     ctx: &Ctx<'_>,
     fields: &generic::Fields<'_>,
-    out: &mut Vec<VoipEvent>,
+    out: &mut Out<'_>,
 ) -> Result<(), Invalid> {
-    let _ = (ctx, fields, out);
     match preset {
+        // A generic record without a contract event name is no VoIP event.
         Preset::Generic => Ok(()),
-        _ => Ok(()),
+        Preset::AsteriskCdrCsv => asterisk_cdr_csv::map(ctx, fields, out),
+        Preset::AsteriskAmi => asterisk_ami::map(ctx, fields, out),
+        Preset::AsteriskQueueLog => asterisk_queue_log::map(ctx, out),
+        Preset::FreeswitchJsonCdr => freeswitch_json_cdr::map(ctx, fields, out),
+        Preset::FreeswitchEvent => freeswitch_event::map(ctx, fields, out),
+        Preset::KamailioAcc => kamailio_acc::map(ctx, fields, out),
+    }
+}
+
+/// Merges `voip.cdr` events made from Asterisk CDR rows that share PBX and call id (a `Queue()`
+/// or a forked `Dial()` writes one row per attempt): one record per call, the answered row if
+/// any, else the most telling disposition, with the longest duration. The merged record takes
+/// the first row's place and the latest row's time.
+fn merge_cdr_rows(events: &mut Vec<VoipEvent>, rows: &[usize]) {
+    if rows.len() < 2 {
+        return;
+    }
+    let mut groups: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for &i in rows {
+        if let Some(VoipEvent {
+            meta,
+            kind: VoipEventKind::Cdr(r),
+        }) = events.get(i)
+        {
+            groups
+                .entry((meta.pbx.as_str(), r.call_id.as_str()))
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut merges: Vec<(usize, Vec<usize>, VoipEventKind, Option<SystemTime>)> = Vec::new();
+    for members in groups.into_values().filter(|m| m.len() > 1) {
+        let records: Vec<_> = members
+            .iter()
+            .filter_map(|&i| match &events[i].kind {
+                VoipEventKind::Cdr(r) => Some(r),
+                _ => None,
+            })
+            .collect();
+        let Some(best) = records
+            .iter()
+            .min_by_key(|r| disposition_rank(r.disposition))
+        else {
+            continue;
+        };
+        let mut merged = (*best).clone();
+        merged.duration = records.iter().filter_map(|r| r.duration).max();
+        let latest = members.iter().filter_map(|&i| events[i].meta.time).max();
+        merges.push((
+            members[0],
+            members[1..].to_vec(),
+            VoipEventKind::Cdr(merged),
+            latest,
+        ));
+    }
+    if merges.is_empty() {
+        return;
+    }
+    let mut drop = vec![false; events.len()];
+    for (keep, others, kind, latest) in merges {
+        events[keep].kind = kind;
+        events[keep].meta.time = latest;
+        for o in others {
+            drop[o] = true;
+        }
+    }
+    let mut i = 0;
+    events.retain(|_| {
+        let keep = !drop[i];
+        i += 1;
+        keep
+    });
+}
+
+/// Which row of a call tells its outcome: answered first, then the outcomes a caller hears.
+fn disposition_rank(d: Disposition) -> u8 {
+    match d {
+        Disposition::Answered => 0,
+        Disposition::Busy => 1,
+        Disposition::NoAnswer => 2,
+        Disposition::Congestion => 3,
+        Disposition::Cancelled => 4,
+        Disposition::Failed => 5,
     }
 }
 
@@ -212,6 +370,11 @@ impl<'s> SourcePlan<'s> {
 
     /// The preset of the first entry that matches the record; else the detected shape.
     fn preset_for(&self, record: &LogRecord) -> Option<Preset> {
+        self.configured(record).or_else(|| detect::detect(record))
+    }
+
+    /// The preset of the first entry that matches the record.
+    fn configured(&self, record: &LogRecord) -> Option<Preset> {
         for (preset, state) in &self.entries {
             match state {
                 SourceState::Matched => return Some(*preset),
@@ -293,6 +456,25 @@ mod tests {
                 kv("voip.call.disposition", s(disposition)),
             ],
         )
+    }
+
+    #[test]
+    fn epochs() {
+        assert_eq!(
+            epoch_text("1741943149.101582"),
+            Some(UNIX_EPOCH + Duration::new(1_741_943_149, 101_582_000))
+        );
+        assert_eq!(
+            epoch_text("1741943149"),
+            Some(UNIX_EPOCH + Duration::from_secs(1_741_943_149))
+        );
+        assert_eq!(epoch_text("0"), None);
+        assert_eq!(epoch_text("abc"), None);
+        assert_eq!(epoch_text("12.x"), None);
+        assert_eq!(
+            epoch_of(&i(1_741_943_149)),
+            Some(UNIX_EPOCH + Duration::from_secs(1_741_943_149))
+        );
     }
 
     #[test]

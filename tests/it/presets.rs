@@ -1,1 +1,1634 @@
-//! presets tests
+//! The native presets through `normalize_request`: each fixture in `tests/data/<preset>/` is turned
+//! into the `ExportLogsServiceRequest` the Collector would send for it (the parsers of the
+//! matching `otel-config/` file: `csv_parser`, `json_parser`, syslog, or the raw line), with a
+//! `sources` entry and again with detection alone, and the exact events are asserted.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use callpulse::config::{Preset, SourceConfig};
+use callpulse::event::{
+    CallRecord, Direction, Disposition, EventMeta, QualityFields, QueueOutcome, RegistrationKind,
+    RegistrationOutcome, VoipEvent, VoipEventKind,
+};
+use callpulse::normalize::{Normalized, normalize_request};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{
+    AnyValue, ArrayValue, KeyValue, KeyValueList, any_value::Value,
+};
+use opentelemetry_proto::tonic::logs::v1::LogRecord;
+
+use super::normalize::{request, s};
+
+/// When the Collector saw every record (`observedTimeUnixNano`).
+const OBSERVED: u64 = 1_742_000_000_000_000_000;
+const FILE_NAME: &str = "log.file.name";
+
+fn data(path: &str) -> String {
+    let full = format!("{}/tests/data/{path}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+fn lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines().filter(|l| !l.trim().is_empty())
+}
+
+fn string(v: &str) -> AnyValue {
+    AnyValue {
+        value: Some(Value::StringValue(v.into())),
+    }
+}
+
+/// A record as `filelog` delivers a line it did not parse: the line in the body.
+fn line_record(line: &str, file: &str) -> LogRecord {
+    LogRecord {
+        observed_time_unix_nano: OBSERVED,
+        body: Some(string(line)),
+        attributes: vec![s(FILE_NAME, file)],
+        ..Default::default()
+    }
+}
+
+/// Go's `encoding/csv` on one line (the `csv_parser`): quotes, doubled quotes, commas.
+fn go_csv(line: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                chars.next();
+                out.last_mut().unwrap().push('"');
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(String::new()),
+            (c, _) => out.last_mut().unwrap().push(c),
+        }
+    }
+    out
+}
+
+/// Nanoseconds of a `%Y-%m-%d %H:%M:%S` time read in UTC (`timestamp.location: UTC`).
+fn utc(t: &str) -> u64 {
+    let n: Vec<i64> = t
+        .split(['-', ' ', ':'])
+        .map(|p| p.parse().unwrap())
+        .collect();
+    let (y, m, d) = (n[0], n[1], n[2]);
+    // Days from civil (Howard Hinnant).
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    ((days * 86_400 + n[3] * 3600 + n[4] * 60 + n[5]) as u64) * 1_000_000_000
+}
+
+/// A `Master.csv` line through `csv_parser` with `header`: the columns as string attributes
+/// and, with `timestamp`, the time parsed from `end` in UTC; a line whose field count differs
+/// fails the parser and is sent as it is (`on_error: send`).
+fn csv_record(line: &str, header: &[&str], timestamp: bool) -> LogRecord {
+    let mut r = line_record(line, "Master.csv");
+    let fields = go_csv(line);
+    if fields.len() == header.len() {
+        for (k, v) in header.iter().zip(&fields) {
+            r.attributes.push(s(k, v));
+        }
+        if timestamp {
+            let end = header.iter().position(|h| *h == "end").unwrap();
+            r.time_unix_nano = utc(&fields[end]);
+        }
+    }
+    r
+}
+
+/// A JSON value the way `json_parser` maps it: numbers become doubles, objects maps.
+fn json_any(v: &serde_json::Value) -> AnyValue {
+    use serde_json::Value as J;
+    let value = match v {
+        J::Null => None,
+        J::Bool(b) => Some(Value::BoolValue(*b)),
+        J::Number(n) => Some(Value::DoubleValue(n.as_f64().unwrap())),
+        J::String(s) => Some(Value::StringValue(s.clone())),
+        J::Array(a) => Some(Value::ArrayValue(ArrayValue {
+            values: a.iter().map(json_any).collect(),
+        })),
+        J::Object(m) => Some(Value::KvlistValue(KeyValueList {
+            values: m
+                .iter()
+                .map(|(k, v)| KeyValue {
+                    key: k.clone(),
+                    value: Some(json_any(v)),
+                    ..Default::default()
+                })
+                .collect(),
+        })),
+    };
+    AnyValue { value }
+}
+
+/// A JSON line through `json_parser` (`parse_to: attributes`, the body keeps the line).
+fn json_record(line: &str, file: &str) -> LogRecord {
+    let mut r = line_record(line, file);
+    let v: serde_json::Value = serde_json::from_str(line).unwrap();
+    for (k, v) in v.as_object().unwrap() {
+        r.attributes.push(KeyValue {
+            key: k.clone(),
+            value: Some(json_any(v)),
+            ..Default::default()
+        });
+    }
+    r
+}
+
+/// A line through the `syslog` receiver (rfc3164, no `<PRI>`): `message` holds the text after
+/// `tag[pid]: `, `appname` the tag.
+fn syslog_record(line: &str) -> LogRecord {
+    let (head, message) = line.split_once("]: ").unwrap();
+    let appname = head.rsplit(' ').next().unwrap().split('[').next().unwrap();
+    LogRecord {
+        observed_time_unix_nano: OBSERVED,
+        body: Some(string(line)),
+        attributes: vec![
+            s("appname", appname),
+            s("hostname", "sip-proxy-01"),
+            s("message", message),
+        ],
+        ..Default::default()
+    }
+}
+
+fn source(preset: Preset, pairs: &[(&str, &str)]) -> SourceConfig {
+    SourceConfig {
+        preset,
+        matches: pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+fn run(pbx: &str, records: Vec<LogRecord>, sources: &[SourceConfig]) -> Normalized {
+    let req: ExportLogsServiceRequest = request(
+        vec![s("service.instance.id", pbx), s("pbx.vendor", "test")],
+        records,
+    );
+    normalize_request(&req, sources)
+}
+
+fn at_secs(secs: u64) -> Option<SystemTime> {
+    Some(UNIX_EPOCH + Duration::from_secs(secs))
+}
+
+fn at_micros(us: u64) -> Option<SystemTime> {
+    Some(UNIX_EPOCH + Duration::from_micros(us))
+}
+
+fn at_nanos(ns: u64) -> Option<SystemTime> {
+    Some(UNIX_EPOCH + Duration::from_nanos(ns))
+}
+
+fn ev(pbx: &str, time: Option<SystemTime>, kind: VoipEventKind) -> VoipEvent {
+    VoipEvent {
+        meta: EventMeta {
+            pbx: pbx.into(),
+            time,
+        },
+        kind,
+    }
+}
+
+fn rec(id: &str, disposition: Disposition) -> CallRecord {
+    CallRecord {
+        call_id: id.into(),
+        disposition,
+        duration: None,
+        billable_duration: None,
+        post_dial_delay: None,
+        trunk: None,
+        direction: Direction::Unknown,
+        sip_status: None,
+        hangup_cause: None,
+        quality: QualityFields::default(),
+    }
+}
+
+fn cdr(
+    id: &str,
+    d: Disposition,
+    secs: (u64, u64),
+    direction: Direction,
+    trunk: Option<&str>,
+) -> VoipEventKind {
+    VoipEventKind::Cdr(CallRecord {
+        duration: Some(Duration::from_secs(secs.0)),
+        billable_duration: Some(Duration::from_secs(secs.1)),
+        direction,
+        trunk: trunk.map(Into::into),
+        ..rec(id, d)
+    })
+}
+
+fn start(id: &str, direction: Direction, trunk: Option<&str>) -> VoipEventKind {
+    VoipEventKind::CallStart {
+        call_id: id.into(),
+        direction,
+        trunk: trunk.map(Into::into),
+    }
+}
+
+fn answer(id: &str, pdd: Option<Duration>) -> VoipEventKind {
+    VoipEventKind::CallAnswer {
+        call_id: id.into(),
+        post_dial_delay: pdd,
+    }
+}
+
+fn reg(
+    outcome: RegistrationOutcome,
+    kind: RegistrationKind,
+    sip: Option<u16>,
+    trunk: Option<&str>,
+) -> VoipEventKind {
+    VoipEventKind::Registration {
+        outcome,
+        kind,
+        sip_status: sip,
+        trunk: trunk.map(Into::into),
+    }
+}
+
+fn queue(name: &str, outcome: QueueOutcome, id: &str, wait: Option<u64>) -> VoipEventKind {
+    VoipEventKind::Queue {
+        queue: name.into(),
+        outcome,
+        call_id: Some(id.into()),
+        wait_time: wait.map(Duration::from_secs),
+    }
+}
+
+use Direction::{Inbound, Internal, Outbound, Unknown};
+use Disposition::{Answered, Busy, Cancelled, Congestion, Failed, NoAnswer};
+use RegistrationKind::{Endpoint, Trunk};
+use RegistrationOutcome::{Expired, Failure, Success, Unregistered};
+
+// ---------------------------------------------------------------------------------------------
+// Asterisk Master.csv
+
+const HEADER_18: [&str; 18] = [
+    "accountcode",
+    "src",
+    "dst",
+    "dcontext",
+    "clid",
+    "channel",
+    "dstchannel",
+    "lastapp",
+    "lastdata",
+    "start",
+    "answer",
+    "end",
+    "duration",
+    "billsec",
+    "disposition",
+    "amaflags",
+    "uniqueid",
+    "userfield",
+];
+
+#[test]
+fn asterisk_cdr_csv_18_columns_utc_with_a_queue_call() {
+    let text = data("asterisk_cdr_csv/Master-18.csv");
+    let records = || {
+        lines(&text)
+            .map(|l| csv_record(l, &HEADER_18, true))
+            .collect::<Vec<_>>()
+    };
+    let t = |end: &str| at_nanos(utc(end));
+    let pbx = "pbx-ast-1";
+    let want = vec![
+        ev(
+            pbx,
+            t("2025-03-14 09:03:34"),
+            cdr(
+                "1741942800.1",
+                Answered,
+                (214, 210),
+                Outbound,
+                Some("carrier-a"),
+            ),
+        ),
+        ev(
+            pbx,
+            t("2025-03-14 09:05:30"),
+            cdr(
+                "1741943100.3",
+                NoAnswer,
+                (30, 0),
+                Inbound,
+                Some("carrier-b"),
+            ),
+        ),
+        ev(
+            pbx,
+            t("2025-03-14 09:06:03"),
+            cdr("1741943160.5", Busy, (3, 0), Internal, None),
+        ),
+        ev(
+            pbx,
+            t("2025-03-14 09:07:01"),
+            cdr("1741943220.7", Failed, (1, 0), Outbound, Some("carrier-a")),
+        ),
+        // Two agent attempts of one queue call, merged: the answered row, the longest duration,
+        // the latest time.
+        ev(
+            pbx,
+            t("2025-03-14 09:12:30"),
+            cdr(
+                "1741943400.9",
+                Answered,
+                (134, 134),
+                Inbound,
+                Some("carrier-b"),
+            ),
+        ),
+    ];
+    let sources = [source(Preset::AsteriskCdrCsv, &[(FILE_NAME, "Master.csv")])];
+    let n = run(pbx, records(), &sources);
+    assert_eq!(n.events, want);
+    assert_eq!((n.ignored, n.invalid), (0, 2));
+    assert_eq!(
+        n.first_invalid.as_deref(),
+        Some(
+            "record 6: asterisk_cdr_csv: disposition: expected \
+             ANSWERED|NO ANSWER|BUSY|FAILED|CONGESTION|CANCEL, got \"MAYBE\""
+        )
+    );
+    // Detected without a source: the same events; the 10-field line no longer looks like a CDR.
+    let n = run(pbx, records(), &[]);
+    assert_eq!(n.events, want);
+    assert_eq!((n.ignored, n.invalid), (1, 1));
+}
+
+#[test]
+fn asterisk_cdr_csv_16_columns_local_time_and_21_columns_unparsed() {
+    let header_16 = &HEADER_18[..16];
+    let text = data("asterisk_cdr_csv/Master-16.csv");
+    // No timestamp operator (local time without a location): the observed time is used.
+    let records: Vec<_> = lines(&text)
+        .map(|l| csv_record(l, header_16, false))
+        .collect();
+    let n = run("pbx-ast-2", records, &[]);
+    let seen = at_nanos(OBSERVED);
+    assert_eq!(
+        n.events,
+        vec![
+            ev(
+                "pbx-ast-2",
+                seen,
+                cdr("PJSIP/1001-00000010", Answered, (64, 60), Internal, None)
+            ),
+            ev(
+                "pbx-ast-2",
+                seen,
+                cdr(
+                    "PJSIP/carrier-b-00000012",
+                    Congestion,
+                    (9, 0),
+                    Inbound,
+                    Some("carrier-b")
+                )
+            ),
+        ]
+    );
+    assert_eq!((n.ignored, n.invalid), (0, 0));
+
+    // 21 columns, once through a 21-name header and once as raw lines split by the preset.
+    let text = data("asterisk_cdr_csv/Master-21.csv");
+    let mut header_21 = HEADER_18.to_vec();
+    header_21.extend(["peeraccount", "linkedid", "sequence"]);
+    let want = vec![
+        ev(
+            "pbx-ast-3",
+            seen,
+            cdr(
+                "1741950000.32",
+                Answered,
+                (63, 60),
+                Outbound,
+                Some("carrier-a"),
+            ),
+        ),
+        ev(
+            "pbx-ast-3",
+            seen,
+            cdr(
+                "1741950120.34",
+                Cancelled,
+                (8, 0),
+                Inbound,
+                Some("carrier-b"),
+            ),
+        ),
+    ];
+    let parsed: Vec<_> = lines(&text)
+        .map(|l| csv_record(l, &header_21, false))
+        .collect();
+    assert_eq!(run("pbx-ast-3", parsed, &[]).events, want);
+    let raw: Vec<_> = lines(&text).map(|l| line_record(l, "Master.csv")).collect();
+    let sources = [source(Preset::AsteriskCdrCsv, &[(FILE_NAME, "Master.csv")])];
+    assert_eq!(run("pbx-ast-3", raw.clone(), &sources).events, want);
+    assert_eq!(run("pbx-ast-3", raw, &[]).events, want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Asterisk AMI
+
+fn ami_time(t: &str) -> Option<SystemTime> {
+    let (s, us) = t.split_once('.').unwrap();
+    Some(
+        UNIX_EPOCH
+            + Duration::from_secs(s.parse().unwrap())
+            + Duration::from_micros(us.parse().unwrap()),
+    )
+}
+
+fn ami_expected(pbx: &str) -> Vec<VoipEvent> {
+    let e = |t: &str, kind| ev(pbx, ami_time(t), kind);
+    let a = "1741943500.10";
+    vec![
+        e("1741943500.100000", start(a, Inbound, Some("carrier-a"))),
+        e("1741943503.500000", answer(a, None)),
+        e(
+            "1741943612.100000",
+            VoipEventKind::CallEnd(CallRecord {
+                trunk: Some("carrier-a".into()),
+                direction: Inbound,
+                hangup_cause: Some(16),
+                ..rec(a, Answered)
+            }),
+        ),
+        e("1741943600.000000", start("1741943600.12", Unknown, None)),
+        e(
+            "1741943604.000000",
+            VoipEventKind::CallEnd(CallRecord {
+                sip_status: Some(486),
+                hangup_cause: Some(17),
+                ..rec("1741943600.12", Busy)
+            }),
+        ),
+        e(
+            "1741943000.000000",
+            reg(Success, Trunk, None, Some("sip.carrier-a.example")),
+        ),
+        e(
+            "1741943060.000000",
+            reg(Failure, Trunk, None, Some("sip.carrier-b.example")),
+        ),
+        e("1741943010.000000", reg(Success, Endpoint, None, None)),
+        e("1741943030.000000", reg(Unregistered, Endpoint, None, None)),
+        e("1741943041.007000", reg(Failure, Endpoint, None, None)),
+        e("1741943043.000000", reg(Failure, Endpoint, None, None)),
+        e(
+            "1741943700.000000",
+            queue("support", QueueOutcome::Join, "1741943700.20", None),
+        ),
+        e(
+            "1741943712.000000",
+            queue("support", QueueOutcome::Answer, "1741943700.20", Some(12)),
+        ),
+        e(
+            "1741943720.000000",
+            queue("support", QueueOutcome::Join, "1741943720.21", None),
+        ),
+        e(
+            "1741943768.000000",
+            queue("support", QueueOutcome::Abandon, "1741943720.21", Some(48)),
+        ),
+        e(
+            "1741943560.000000",
+            VoipEventKind::Quality {
+                call_id: a.into(),
+                trunk: None,
+                direction: Unknown,
+                quality: QualityFields {
+                    loss_ratio: Some(13.0 / 256.0),
+                    jitter: Some(Duration::from_secs_f64(160.0 / 8000.0)),
+                    rtt: Some(Duration::from_secs_f64(0.045)),
+                    reported_mos: Some(86.4 / 20.0),
+                    ..QualityFields::default()
+                },
+            },
+        ),
+        e(
+            "1741943565.000000",
+            VoipEventKind::Quality {
+                call_id: a.into(),
+                trunk: None,
+                direction: Unknown,
+                quality: QualityFields {
+                    loss_ratio: Some(0.0),
+                    jitter: Some(Duration::from_secs_f64(80.0 / 8000.0)),
+                    reported_mos: Some(89.0 / 20.0),
+                    ..QualityFields::default()
+                },
+            },
+        ),
+        e(
+            "1741943865.000000",
+            cdr("1741943760.24", Answered, (65, 60), Internal, None),
+        ),
+    ]
+}
+
+#[test]
+fn asterisk_ami_json_lines() {
+    let text = data("asterisk_ami/events.jsonl");
+    let records = || {
+        lines(&text)
+            .map(|l| json_record(l, "ami-events.jsonl"))
+            .collect::<Vec<_>>()
+    };
+    let sources = [source(
+        Preset::AsteriskAmi,
+        &[(FILE_NAME, "ami-events.jsonl")],
+    )];
+    for sources in [&sources[..], &[]] {
+        let n = run("pbx-ast-1", records(), sources);
+        assert_eq!(n.events, ami_expected("pbx-ast-1"));
+        // Ignored: party B's Newchannel and Hangup, ContactStatus Unreachable, an AMI login
+        // failure, VarSet.
+        assert_eq!((n.ignored, n.invalid), (5, 1));
+        assert_eq!(
+            n.first_invalid.as_deref(),
+            Some("record 23: asterisk_ami Hangup: missing Linkedid")
+        );
+    }
+}
+
+#[test]
+fn asterisk_ami_raw_blocks_in_the_body() {
+    let text = data("asterisk_ami/events.ami");
+    let records: Vec<_> = text
+        .split("\r\n\r\n")
+        .filter(|b| !b.trim().is_empty())
+        .map(|b| line_record(b, "ami.log"))
+        .collect();
+    assert_eq!(records.len(), 4);
+    let n = run("pbx-ast-1", records, &[]);
+    let all = ami_expected("pbx-ast-1");
+    // Newchannel A, Hangup A, Registry Registered, InvalidAccountID.
+    assert_eq!(
+        n.events,
+        vec![
+            all[0].clone(),
+            all[2].clone(),
+            all[5].clone(),
+            all[10].clone()
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Asterisk queue_log
+
+#[test]
+fn asterisk_queue_log_lines() {
+    let text = data("asterisk_queue_log/queue_log");
+    let records = || {
+        lines(&text)
+            .map(|l| line_record(l, "queue_log"))
+            .collect::<Vec<_>>()
+    };
+    let pbx = "pbx-ast-1";
+    let want = vec![
+        ev(
+            pbx,
+            at_secs(1_741_943_700),
+            queue("support", QueueOutcome::Join, "1741943700.20", None),
+        ),
+        ev(
+            pbx,
+            at_secs(1_741_943_712),
+            queue("support", QueueOutcome::Answer, "1741943700.20", Some(12)),
+        ),
+        ev(
+            pbx,
+            at_secs(1_741_943_720),
+            queue("support", QueueOutcome::Join, "1741943720.21", None),
+        ),
+        ev(
+            pbx,
+            at_secs(1_741_943_768),
+            queue("support", QueueOutcome::Abandon, "1741943720.21", Some(48)),
+        ),
+        ev(
+            pbx,
+            at_secs(1_741_943_770),
+            queue("sales", QueueOutcome::Join, "1741943770.23", None),
+        ),
+    ];
+    let sources = [source(
+        Preset::AsteriskQueueLog,
+        &[(FILE_NAME, "queue_log")],
+    )];
+    let n = run(pbx, records(), &sources);
+    assert_eq!(n.events, want);
+    assert_eq!((n.ignored, n.invalid), (4, 3));
+    assert_eq!(
+        n.first_invalid.as_deref(),
+        Some("record 9: asterisk_queue_log: missing queuename")
+    );
+    let n = run(pbx, records(), &[]);
+    assert_eq!(n.events, want);
+    assert_eq!((n.ignored, n.invalid), (5, 2));
+}
+
+// ---------------------------------------------------------------------------------------------
+// FreeSWITCH JSON CDR
+
+const FS_A1: &str = "4f3c2a10-5b6d-4e7f-8a9b-0c1d2e3f4a5b";
+const FS_B1: &str = "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d";
+const FS_A3: &str = "1c2d3e4f-5a6b-4c7d-8e9f-0a1b2c3d4e5f";
+const FS_A4: &str = "7e8f9a0b-1c2d-4e3f-9a4b-5c6d7e8f9a0b";
+const FS_A5: &str = "0b1c2d3e-4f5a-4b6c-8d7e-9f0a1b2c3d4e";
+
+fn fs_cdr_files() -> Vec<(String, String)> {
+    [
+        format!("a_{FS_A1}.cdr.json"),
+        format!("{FS_B1}.cdr.json"),
+        format!("a_{FS_A3}.cdr.json"),
+        format!("a_{FS_A4}.cdr.json"),
+        format!("a_{FS_A5}.cdr.json"),
+    ]
+    .into_iter()
+    .map(|f| {
+        let text = data(&format!("freeswitch_json_cdr/{f}"));
+        (f, text.trim_end().to_owned())
+    })
+    .collect()
+}
+
+fn fs_answered_a1(pbx: &str, mos: f64, loss: f64, time: Option<SystemTime>) -> VoipEvent {
+    ev(
+        pbx,
+        time,
+        VoipEventKind::Cdr(CallRecord {
+            duration: Some(Duration::from_millis(214_350)),
+            billable_duration: Some(Duration::from_millis(212_120)),
+            post_dial_delay: Some(Duration::from_millis(1800)),
+            trunk: Some("carrier-a".into()),
+            direction: Inbound,
+            sip_status: Some(200),
+            hangup_cause: Some(16),
+            quality: QualityFields {
+                loss_ratio: Some(loss),
+                codec: Some("PCMA".into()),
+                reported_mos: Some(mos),
+                ..QualityFields::default()
+            },
+            ..rec(FS_A1, Answered)
+        }),
+    )
+}
+
+#[test]
+fn freeswitch_json_cdr_files() {
+    let files = fs_cdr_files();
+    let records = || {
+        files
+            .iter()
+            .map(|(name, text)| json_record(text, name))
+            .collect::<Vec<_>>()
+    };
+    let pbx = "pbx-fs-1";
+    let want = vec![
+        fs_answered_a1(
+            pbx,
+            4.338_999_999_999_999_5,
+            12.0 / 10_674.0,
+            at_micros(1_741_946_617_350_000),
+        ),
+        ev(
+            pbx,
+            at_micros(1_741_946_706_250_000),
+            VoipEventKind::Cdr(CallRecord {
+                duration: Some(Duration::from_millis(6250)),
+                billable_duration: Some(Duration::ZERO),
+                post_dial_delay: Some(Duration::from_millis(2100)),
+                trunk: Some("carrier-b".into()),
+                direction: Outbound,
+                sip_status: Some(486),
+                hangup_cause: Some(17),
+                quality: QualityFields {
+                    codec: Some("PCMU".into()),
+                    ..QualityFields::default()
+                },
+                ..rec(FS_A3, Busy)
+            }),
+        ),
+        ev(
+            pbx,
+            at_micros(1_741_946_830_000_000),
+            VoipEventKind::Cdr(CallRecord {
+                duration: Some(Duration::from_secs(31)),
+                billable_duration: Some(Duration::from_secs(30)),
+                post_dial_delay: Some(Duration::from_millis(900)),
+                direction: Internal,
+                hangup_cause: Some(16),
+                quality: QualityFields {
+                    loss_ratio: Some(0.0),
+                    codec: Some("G722".into()),
+                    reported_mos: Some(4.5),
+                    ..QualityFields::default()
+                },
+                ..rec(FS_A4, Answered)
+            }),
+        ),
+    ];
+    let sources = [source(Preset::FreeswitchJsonCdr, &[("pbx.vendor", "test")])];
+    for sources in [&sources[..], &[]] {
+        let n = run(pbx, records(), sources);
+        assert_eq!(n.events, want);
+        assert_eq!((n.ignored, n.invalid), (1, 1), "the B-leg, the bad CDR");
+        assert_eq!(
+            n.first_invalid.as_deref(),
+            Some(
+                "record 4: freeswitch_json_cdr: variables.mduration: expected a number, got \"12x\""
+            )
+        );
+    }
+    // Without a json_parser the document is read from the body.
+    let raw: Vec<_> = files
+        .iter()
+        .map(|(name, text)| line_record(text, name))
+        .collect();
+    assert_eq!(run(pbx, raw, &[]).events, want);
+}
+
+// ---------------------------------------------------------------------------------------------
+// FreeSWITCH event socket
+
+#[test]
+fn freeswitch_events_json() {
+    let text = data("freeswitch_event/events.jsonl");
+    let records = || {
+        lines(&text)
+            .map(|l| json_record(l, "esl-events.jsonl"))
+            .collect::<Vec<_>>()
+    };
+    let pbx = "pbx-fs-1";
+    let e = |us: u64, kind| ev(pbx, at_micros(us), kind);
+    let want = vec![
+        e(
+            1_741_946_403_000_000,
+            start(FS_A1, Inbound, Some("carrier-a")),
+        ),
+        e(
+            1_741_946_405_230_000,
+            answer(FS_A1, Some(Duration::from_millis(1800))),
+        ),
+        e(
+            1_741_946_617_400_000,
+            VoipEventKind::CallEnd(CallRecord {
+                duration: Some(Duration::from_millis(214_350)),
+                billable_duration: Some(Duration::from_millis(212_120)),
+                post_dial_delay: Some(Duration::from_millis(1800)),
+                trunk: Some("carrier-a".into()),
+                direction: Inbound,
+                sip_status: Some(200),
+                hangup_cause: Some(16),
+                quality: QualityFields {
+                    loss_ratio: Some(0.0),
+                    codec: Some("PCMA".into()),
+                    reported_mos: Some(4.4),
+                    ..QualityFields::default()
+                },
+                ..rec(FS_A1, Answered)
+            }),
+        ),
+        e(1_741_946_000_000_000, reg(Success, Endpoint, None, None)),
+        e(1_741_949_600_000_000, reg(Success, Endpoint, None, None)),
+        e(
+            1_741_946_041_000_000,
+            reg(Failure, Endpoint, Some(403), None),
+        ),
+        e(
+            1_741_946_100_000_000,
+            reg(Unregistered, Endpoint, None, None),
+        ),
+        e(1_741_946_200_000_000, reg(Expired, Endpoint, None, None)),
+        e(
+            1_741_945_000_000_000,
+            reg(Success, Trunk, None, Some("carrier-a")),
+        ),
+        e(
+            1_741_945_060_000_000,
+            reg(Failure, Trunk, Some(403), Some("carrier-b")),
+        ),
+        e(
+            1_741_946_500_000_000,
+            queue("support@default", QueueOutcome::Join, "m1", None),
+        ),
+        e(
+            1_741_946_512_000_000,
+            queue("support@default", QueueOutcome::Answer, "m1", Some(12)),
+        ),
+        e(
+            1_741_946_520_000_000,
+            queue("support@default", QueueOutcome::Join, "m2", None),
+        ),
+        e(
+            1_741_946_568_000_000,
+            queue("support@default", QueueOutcome::Abandon, "m2", Some(48)),
+        ),
+    ];
+    let sources = [source(
+        Preset::FreeswitchEvent,
+        &[(FILE_NAME, "esl-events.jsonl")],
+    )];
+    for sources in [&sources[..], &[]] {
+        let n = run(pbx, records(), sources);
+        assert_eq!(n.events, want);
+        // B-leg CREATE, INVITE auth failure, gateway TRYING, member timeout, served member,
+        // HEARTBEAT.
+        assert_eq!((n.ignored, n.invalid), (6, 1));
+        assert_eq!(
+            n.first_invalid.as_deref(),
+            Some("record 20: freeswitch_event CHANNEL_HANGUP_COMPLETE: missing Unique-ID")
+        );
+    }
+}
+
+#[test]
+fn freeswitch_event_plain_url_encoded() {
+    let text = data("freeswitch_event/plain-register-failure.txt");
+    let n = run("pbx-fs-1", vec![line_record(&text, "esl.log")], &[]);
+    assert_eq!(
+        n.events,
+        vec![ev(
+            "pbx-fs-1",
+            at_micros(1_741_946_441_000_000),
+            reg(Failure, Endpoint, Some(403), None)
+        )]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kamailio acc
+
+#[test]
+fn kamailio_acc_syslog_file() {
+    let text = data("kamailio_acc/acc.log");
+    let records = || {
+        lines(&text)
+            .map(|l| line_record(l, "kamailio-acc.log"))
+            .collect::<Vec<_>>()
+    };
+    let pbx = "sip-proxy-01";
+    let e = |secs: u64, kind| ev(pbx, at_secs(secs), kind);
+    let failed = |id: &str, d: Disposition, code: u16| {
+        VoipEventKind::Cdr(CallRecord {
+            sip_status: Some(code),
+            ..rec(id, d)
+        })
+    };
+    let call = "5d3a1f@198.51.100.21";
+    let want = vec![
+        e(1_741_946_417, start(call, Unknown, None)),
+        e(1_741_946_417, answer(call, None)),
+        e(1_741_946_629, VoipEventKind::CallEnd(rec(call, Answered))),
+        e(1_741_946_702, failed("77aa01@198.51.100.23", Busy, 486)),
+        e(
+            1_741_946_770,
+            failed("88bb02@198.51.100.23", Cancelled, 487),
+        ),
+        e(1_741_946_850, failed("99cc03@198.51.100.23", NoAnswer, 408)),
+        e(1_741_946_880, reg(Failure, Endpoint, Some(403), None)),
+        e(1_741_946_885, reg(Success, Endpoint, Some(200), None)),
+    ];
+    let sources = [source(
+        Preset::KamailioAcc,
+        &[(FILE_NAME, "kamailio-acc.log")],
+    )];
+    let n = run(pbx, records(), &sources);
+    assert_eq!(n.events, want);
+    assert_eq!(
+        (n.ignored, n.invalid),
+        (2, 2),
+        "401 challenge and ACK ignored"
+    );
+    assert_eq!(
+        n.first_invalid.as_deref(),
+        Some("record 9: kamailio_acc INVITE: code: expected a number, got \"abc\"")
+    );
+    let n = run(pbx, records(), &[]);
+    assert_eq!(n.events, want);
+    assert_eq!(
+        (n.ignored, n.invalid),
+        (3, 1),
+        "the non-acc line is ignored"
+    );
+}
+
+#[test]
+fn kamailio_acc_json_through_syslog_and_json_parser() {
+    let text = data("kamailio_acc/acc_json.log");
+    let pbx = "sip-proxy-01";
+    let e = |secs: u64, kind| ev(pbx, at_secs(secs), kind);
+    let j1 = "j1@198.51.100.30";
+    let want = vec![
+        e(1_741_947_000, start(j1, Unknown, None)),
+        e(1_741_947_000, answer(j1, None)),
+        e(1_741_947_120, VoipEventKind::CallEnd(rec(j1, Answered))),
+        e(
+            1_741_947_180,
+            VoipEventKind::Cdr(CallRecord {
+                sip_status: Some(503),
+                ..rec("j2@198.51.100.30", Congestion)
+            }),
+        ),
+    ];
+    let via_syslog: Vec<_> = lines(&text).map(syslog_record).collect();
+    let n = run(pbx, via_syslog.clone(), &[]);
+    assert_eq!(n.events, want);
+    assert_eq!((n.ignored, n.invalid), (0, 1));
+    assert_eq!(
+        n.first_invalid.as_deref(),
+        Some("record 3: kamailio_acc INVITE: missing callid")
+    );
+    // The same objects parsed by json_parser from the message (numbers become doubles).
+    let via_json: Vec<_> = via_syslog
+        .iter()
+        .map(|r| {
+            let message = r.attributes.iter().find(|a| a.key == "message").unwrap();
+            let Some(Value::StringValue(m)) = &message.value.as_ref().unwrap().value else {
+                panic!()
+            };
+            json_record(m, "acc_json")
+        })
+        .collect();
+    let n = run(pbx, via_json, &[]);
+    assert_eq!(n.events, want);
+}
+
+#[test]
+fn kamailio_acc_key_value_parser_attributes() {
+    // `key_value_parser` with `pair_delimiter: ";"` on the acc payload: string attributes.
+    let line = "timestamp=1741946417;method=INVITE;from_tag=b7f3;to_tag=as5e;call_id=kv1@198.51.100.21;code=200;reason=OK";
+    let mut r = line_record(line, "acc");
+    for pair in line.split(';') {
+        let (k, v) = pair.split_once('=').unwrap();
+        r.attributes.push(s(k, v));
+    }
+    r.attributes.push(s("voip.trunk", "carrier-a"));
+    let n = run("sip-proxy-01", vec![r], &[]);
+    assert_eq!(
+        n.events,
+        vec![
+            ev(
+                "sip-proxy-01",
+                at_secs(1_741_946_417),
+                start("kv1@198.51.100.21", Unknown, Some("carrier-a"))
+            ),
+            ev(
+                "sip-proxy-01",
+                at_secs(1_741_946_417),
+                answer("kv1@198.51.100.21", None)
+            ),
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Across presets
+
+#[test]
+fn a_source_overrides_detection_and_a_generic_source_ignores_native_shapes() {
+    let line = data("asterisk_queue_log/queue_log");
+    let enter = lines(&line).nth(1).unwrap().to_owned();
+    // Configured as Kamailio: the line is no acc record → invalid, not silently detected.
+    let sources = [source(Preset::KamailioAcc, &[(FILE_NAME, "queue_log")])];
+    let n = run("p", vec![line_record(&enter, "queue_log")], &sources);
+    assert_eq!((n.events.len(), n.ignored, n.invalid), (0, 0, 1));
+    // Configured as generic: a record without a contract event name is ignored.
+    let sources = [source(Preset::Generic, &[(FILE_NAME, "queue_log")])];
+    let n = run("p", vec![line_record(&enter, "queue_log")], &sources);
+    assert_eq!((n.events.len(), n.ignored, n.invalid), (0, 1, 0));
+}
+
+#[test]
+fn hostile_inputs_never_panic() {
+    let garbage = [
+        "",
+        "{",
+        "{\"Event\":",
+        "{\"Event-Name\":42}",
+        "{\"variables\":\"x\",\"core-uuid\":1}",
+        "ACC: ",
+        "ACC: x: ;;;==;",
+        "1|2|3|4|ENTERQUEUE",
+        "Event: Hangup",
+        "Event-Name: CHANNEL_HANGUP_COMPLETE\nvariable_billsec: %ZZ",
+        ",,,,,,,,,,,,,,,,",
+        "\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",\"\",,\"\",x,y,\"ANSWERED\",\"\"",
+        "\u{0}\u{1}\u{fffd}",
+    ];
+    let presets = [
+        Preset::Generic,
+        Preset::AsteriskCdrCsv,
+        Preset::AsteriskAmi,
+        Preset::AsteriskQueueLog,
+        Preset::FreeswitchJsonCdr,
+        Preset::FreeswitchEvent,
+        Preset::KamailioAcc,
+    ];
+    let odd_values = [
+        Value::IntValue(i64::MIN),
+        Value::DoubleValue(f64::NAN),
+        Value::DoubleValue(-1e300),
+        Value::BoolValue(true),
+        Value::BytesValue(vec![0xff; 4]),
+        Value::ArrayValue(ArrayValue::default()),
+        Value::KvlistValue(KeyValueList::default()),
+        Value::StringValue("%%%".into()),
+    ];
+    let keys = [
+        "Event",
+        "Uniqueid",
+        "Linkedid",
+        "ChannelState",
+        "Cause",
+        "RTT",
+        "Report0IAJitter",
+        "Report0FractionLost",
+        "MES",
+        "HoldTime",
+        "Queue",
+        "Event-Name",
+        "Event-Subclass",
+        "Unique-ID",
+        "variables",
+        "callStats",
+        "callflow",
+        "core-uuid",
+        "disposition",
+        "billsec",
+        "duration",
+        "method",
+        "call_id",
+        "code",
+        "message",
+        "voip.call.id",
+    ];
+    let mut records = Vec::new();
+    for g in garbage {
+        records.push(line_record(g, "x"));
+    }
+    for v in &odd_values {
+        let mut r = LogRecord::default();
+        for k in keys {
+            r.attributes.push(KeyValue {
+                key: k.into(),
+                value: Some(AnyValue {
+                    value: Some(v.clone()),
+                }),
+                ..Default::default()
+            });
+        }
+        records.push(r);
+        records.push(LogRecord {
+            body: Some(AnyValue {
+                value: Some(v.clone()),
+            }),
+            ..Default::default()
+        });
+    }
+    let total = records.len() as u64;
+    for preset in presets {
+        let sources = [source(preset, &[(FILE_NAME, "x")])];
+        for sources in [&sources[..], &[]] {
+            let n = run("p", records.clone(), sources);
+            assert!(
+                n.ignored + n.invalid + n.events.len() as u64 >= total,
+                "{preset:?}"
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// otel-config/: every Collector config parses and wires only what it defines
+
+/// What is wrong with a Collector config, one line per problem (empty when sound): unknown
+/// sections, component ids that are not `type` or `type/name`, pipelines naming components the
+/// file does not define, components no pipeline uses, service extensions not defined.
+fn collector_config_problems(yaml: &str) -> Vec<String> {
+    use serde_json::Value as J;
+    let doc: J = match serde_saphyr::from_str(yaml) {
+        Ok(d) => d,
+        Err(e) => return vec![format!("not YAML: {e}")],
+    };
+    let mut problems = Vec::new();
+    let Some(top) = doc.as_object() else {
+        return vec!["not a mapping".into()];
+    };
+    const SECTIONS: [&str; 6] = [
+        "receivers",
+        "processors",
+        "exporters",
+        "connectors",
+        "extensions",
+        "service",
+    ];
+    for key in top.keys() {
+        if !SECTIONS.contains(&key.as_str()) {
+            problems.push(format!("unknown section {key}"));
+        }
+    }
+    let ids = |section: &str| -> Vec<String> {
+        top.get(section)
+            .and_then(J::as_object)
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let valid_id = |id: &str| {
+        let (ty, name) = id.split_once('/').unwrap_or((id, "x"));
+        !ty.is_empty()
+            && ty
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+            && !name.is_empty()
+            && !name.contains('/')
+    };
+    let connectors = ids("connectors");
+    let defined = |section: &str| {
+        let mut v = ids(section);
+        if section != "processors" {
+            v.extend(connectors.iter().cloned());
+        }
+        v
+    };
+    for section in [
+        "receivers",
+        "processors",
+        "exporters",
+        "connectors",
+        "extensions",
+    ] {
+        for id in ids(section) {
+            if !valid_id(&id) {
+                problems.push(format!("{section}: {id} is not `type` or `type/name`"));
+            }
+        }
+    }
+    let service = top.get("service").and_then(J::as_object);
+    let pipelines = service
+        .and_then(|s| s.get("pipelines"))
+        .and_then(J::as_object);
+    let Some(pipelines) = pipelines.filter(|p| !p.is_empty()) else {
+        problems.push("service.pipelines is missing or empty".into());
+        return problems;
+    };
+    let mut used: Vec<(String, String)> = Vec::new();
+    for (name, p) in pipelines {
+        let ty = name.split('/').next().unwrap_or("");
+        if !["logs", "metrics", "traces"].contains(&ty) || !valid_id(name) {
+            problems.push(format!("pipeline {name}: not logs|metrics|traces[/name]"));
+        }
+        for section in ["receivers", "processors", "exporters"] {
+            let list: Vec<String> = p
+                .get(section)
+                .and_then(J::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if section != "processors" && list.is_empty() {
+                problems.push(format!("pipeline {name}: no {section}"));
+            }
+            let known = defined(section);
+            for id in list {
+                if !known.contains(&id) {
+                    problems.push(format!("pipeline {name}: {section} {id} is not defined"));
+                }
+                used.push((section.to_string(), id));
+            }
+        }
+    }
+    for section in ["receivers", "processors", "exporters"] {
+        for id in ids(section) {
+            if !used.iter().any(|(s, u)| s == section && *u == id) {
+                problems.push(format!(
+                    "{section}: {id} is defined but no pipeline uses it"
+                ));
+            }
+        }
+    }
+    let extensions: Vec<String> = service
+        .and_then(|s| s.get("extensions"))
+        .and_then(J::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let known = ids("extensions");
+    for e in &extensions {
+        if !known.contains(e) {
+            problems.push(format!("service.extensions: {e} is not defined"));
+        }
+    }
+    for e in &known {
+        if !extensions.contains(e) {
+            problems.push(format!("extensions: {e} is defined but not enabled"));
+        }
+    }
+    problems
+}
+
+fn otel_configs() -> Vec<(String, String)> {
+    let dir = format!("{}/otel-config", env!("CARGO_MANIFEST_DIR"));
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            (name, std::fs::read_to_string(&p).unwrap())
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn otel_configs_wire_only_what_they_define() {
+    let files = otel_configs();
+    let names: Vec<_> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "asterisk.yaml",
+            "datadog.yaml",
+            "freeswitch.yaml",
+            "kamailio.yaml",
+            "loadbalancing.yaml",
+            "prometheus-loki.yaml"
+        ]
+    );
+    for (name, text) in &files {
+        assert_eq!(
+            collector_config_problems(text),
+            Vec::<String>::new(),
+            "{name}"
+        );
+        // Each file explains itself: it opens with a comment block.
+        let head: Vec<_> = text.lines().take_while(|l| l.starts_with('#')).collect();
+        assert!(head.len() >= 3, "{name}: no explanatory header comment");
+    }
+}
+
+#[test]
+fn otel_configs_send_where_callpulse_listens() {
+    let files: BTreeMap<_, _> = otel_configs().into_iter().collect();
+    let doc = |name: &str| -> serde_json::Value { serde_saphyr::from_str(&files[name]).unwrap() };
+    for pbx in ["asterisk.yaml", "freeswitch.yaml", "kamailio.yaml"] {
+        let d = doc(pbx);
+        assert_eq!(
+            d["exporters"]["otlp/callpulse"]["endpoint"], "127.0.0.1:4317",
+            "{pbx}"
+        );
+        let ids = d["processors"]["resource/pbx"]["attributes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["key"].as_str().unwrap())
+            .collect::<Vec<_>>();
+        assert!(ids.contains(&"service.instance.id"), "{pbx}");
+    }
+    let dd = doc("datadog.yaml");
+    assert_eq!(
+        dd["exporters"]["datadog"]["api"]["key"],
+        "${env:DD_API_KEY}"
+    );
+    assert!(files["datadog.yaml"].contains("temporality: delta"));
+    let lb = doc("loadbalancing.yaml");
+    assert_eq!(
+        lb["exporters"]["loadbalancing/callpulse"]["routing_key"],
+        "resource"
+    );
+    let pl = doc("prometheus-loki.yaml");
+    assert!(pl["exporters"]["prometheusremotewrite/mimir"].is_object());
+    assert!(pl["exporters"]["otlphttp/loki"].is_object());
+}
+
+#[test]
+fn the_config_check_catches_miswiring() {
+    let bad = "receivers:\n  otlp:\n    protocols: { grpc: {} }\nexporters:\n  debug: {}\n  Bad/x/y: {}\nservice:\n  extensions: [health_check]\n  pipelines:\n    logs:\n      receivers: [otlp, filelog/x]\n      processors: [batch]\n      exporters: [debug]\n    events:\n      receivers: [otlp]\n      exporters: [debug]\n";
+    let problems = collector_config_problems(bad);
+    for want in [
+        "exporters: Bad/x/y is not `type` or `type/name`",
+        "pipeline logs: receivers filelog/x is not defined",
+        "pipeline logs: processors batch is not defined",
+        "pipeline events: not logs|metrics|traces[/name]",
+        "exporters: Bad/x/y is defined but no pipeline uses it",
+        "service.extensions: health_check is not defined",
+    ] {
+        assert!(
+            problems.iter().any(|p| p == want),
+            "{want} not in {problems:?}"
+        );
+    }
+    assert_eq!(
+        collector_config_problems("service: {}"),
+        ["service.pipelines is missing or empty"]
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// examples/grafana/callpulse.json: queries only metrics callpulse exports
+
+/// The Prometheus family name of a catalogue metric as callpulse's `/metrics` renders it (the
+/// spec's rules since the `1` → `_ratio` case was removed): `.` → `_`, a unit word for real
+/// units (`s` → `_seconds`; nothing for `1` or `{…}`), `_total` on counters, no suffix twice.
+/// (The export module owns the real one, `export::prometheus::prometheus_name`.)
+fn prometheus_family(def: &callpulse::metrics::MetricDef) -> String {
+    use callpulse::metrics::Kind;
+    let mut name = String::new();
+    for c in def.name.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == ':' {
+            c
+        } else {
+            '_'
+        };
+        if !(c == '_' && name.ends_with('_')) {
+            name.push(c);
+        }
+    }
+    let unit = match def.unit {
+        "s" => Some("seconds"),
+        "ms" => Some("milliseconds"),
+        "By" => Some("bytes"),
+        _ => None,
+    };
+    if let Some(u) = unit
+        && !name.ends_with(&format!("_{u}"))
+    {
+        name = format!("{name}_{u}");
+    }
+    if matches!(def.kind, Kind::Counter | Kind::ObservableCounter) && !name.ends_with("_total") {
+        name.push_str("_total");
+    }
+    name
+}
+
+/// Every series name a scrape of callpulse can hold (histograms as `_bucket`, `_sum`, `_count`).
+fn exported_series() -> Vec<String> {
+    use callpulse::metrics::{Kind, Metric};
+    let mut out = Vec::new();
+    for m in Metric::ALL {
+        let family = prometheus_family(m.def());
+        if m.def().kind == Kind::Histogram {
+            for s in ["_bucket", "_sum", "_count"] {
+                out.push(format!("{family}{s}"));
+            }
+        } else {
+            out.push(family);
+        }
+    }
+    out
+}
+
+/// The metric names a PromQL expression selects (not functions, keywords, labels, or anything
+/// inside `{…}`, `[…]`, `by (…)`, `without (…)` or quotes).
+fn promql_metrics(expr: &str) -> Vec<String> {
+    // `label_values(metric{…}, label)`: only the first argument selects.
+    let expr = match expr.strip_prefix("label_values(") {
+        Some(rest) => rest.rsplit_once(',').map_or(rest, |(sel, _)| sel),
+        None => expr,
+    };
+    const KEYWORDS: [&str; 11] = [
+        "by",
+        "without",
+        "on",
+        "ignoring",
+        "group_left",
+        "group_right",
+        "bool",
+        "and",
+        "or",
+        "unless",
+        "offset",
+    ];
+    const AGGREGATIONS: [&str; 12] = [
+        "sum",
+        "avg",
+        "min",
+        "max",
+        "count",
+        "stddev",
+        "stdvar",
+        "topk",
+        "bottomk",
+        "quantile",
+        "count_values",
+        "group",
+    ];
+    let b: Vec<char> = expr.chars().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    let skip_group = |mut i: usize, open: char, close: char| {
+        let mut depth = 0;
+        while i < b.len() {
+            if b[i] == open {
+                depth += 1;
+            } else if b[i] == close {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            } else if b[i] == '"' {
+                i += 1;
+                while i < b.len() && b[i] != '"' {
+                    i += if b[i] == '\\' { 2 } else { 1 };
+                }
+            }
+            i += 1;
+        }
+        i
+    };
+    while i < b.len() {
+        let c = b[i];
+        if c == '{' {
+            i = skip_group(i, '{', '}');
+        } else if c == '[' {
+            i = skip_group(i, '[', ']');
+        } else if c == '"' {
+            i += 1;
+            while i < b.len() && b[i] != '"' {
+                i += if b[i] == '\\' { 2 } else { 1 };
+            }
+            i += 1;
+        } else if c.is_ascii_alphabetic() || c == '_' || c == ':' {
+            let start = i;
+            while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == '_' || b[i] == ':') {
+                i += 1;
+            }
+            let word: String = b[start..i].iter().collect();
+            let mut j = i;
+            while j < b.len() && b[j] == ' ' {
+                j += 1;
+            }
+            let call = b.get(j) == Some(&'(');
+            if AGGREGATIONS.contains(&word.as_str()) {
+                // `sum by (…) (…)`: an operator, whatever follows it.
+            } else if KEYWORDS.contains(&word.as_str()) {
+                if call && matches!(word.as_str(), "by" | "without" | "on" | "ignoring") {
+                    i = skip_group(j, '(', ')');
+                }
+            } else if !call {
+                out.push(word);
+            }
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+fn dashboard_exprs(dash: &serde_json::Value) -> Vec<String> {
+    let mut exprs = Vec::new();
+    for p in dash["panels"].as_array().unwrap() {
+        for t in p["targets"].as_array().into_iter().flatten() {
+            exprs.push(t["expr"].as_str().unwrap().to_owned());
+        }
+    }
+    for v in dash["templating"]["list"].as_array().unwrap() {
+        if v["type"] == "query" {
+            exprs.push(v["query"]["query"].as_str().unwrap().to_owned());
+        }
+    }
+    exprs
+}
+
+#[test]
+fn promql_metric_extraction() {
+    assert_eq!(
+        promql_metrics(
+            r#"histogram_quantile(0.5, sum by (le, voip_trunk) (rate(voip_call_mos_bucket{voip_pbx=~"$pbx", x="a}b"}[$__rate_interval])))"#
+        ),
+        ["voip_call_mos_bucket"]
+    );
+    assert_eq!(
+        promql_metrics("sum by (outcome) (rate(a_total[5m])) / on (x) b > 0"),
+        ["a_total", "b"]
+    );
+    assert_eq!(
+        promql_metrics(r#"label_values(voip_calls_total{voip_pbx=~"$pbx"}, voip_trunk)"#),
+        ["voip_calls_total"]
+    );
+}
+
+#[test]
+fn grafana_dashboard_queries_only_exported_metrics() {
+    let text = std::fs::read_to_string(format!(
+        "{}/examples/grafana/callpulse.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let dash: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let exported = exported_series();
+    let mut queried = std::collections::BTreeSet::new();
+    for expr in dashboard_exprs(&dash) {
+        let names = promql_metrics(&expr);
+        assert!(!names.is_empty(), "no metric in {expr}");
+        for n in names {
+            assert!(exported.contains(&n), "{n} (in {expr}) is not exported");
+            queried.insert(n);
+        }
+    }
+    // The issue's list: MOS and its distribution, probe RTT/loss/jitter/up, registrations and
+    // failure ratio, active calls, queues and abandon ratio, KPIs, firing alerts.
+    for must in [
+        "voip_call_mos_mean",
+        "voip_call_mos_bucket",
+        "sip_probe_rtt_seconds_bucket",
+        "sip_probe_loss_ratio",
+        "sip_probe_jitter_seconds",
+        "sip_probe_up",
+        "voip_registration_attempts_total",
+        "voip_registration_failure_ratio",
+        "voip_calls_active",
+        "voip_queue_calls_total",
+        "voip_queue_abandon_ratio",
+        "voip_kpi_asr",
+        "voip_kpi_ner",
+        "voip_kpi_ser",
+        "voip_kpi_acd_seconds",
+        "voip_kpi_post_dial_delay_seconds",
+        "voip_kpi_short_call_ratio",
+        "voip_alerts_firing",
+    ] {
+        assert!(
+            queried.contains(must),
+            "the dashboard does not chart {must}"
+        );
+    }
+    // Every panel reads the datasource variable; ids are unique.
+    let mut ids = std::collections::BTreeSet::new();
+    for p in dash["panels"].as_array().unwrap() {
+        assert!(ids.insert(p["id"].as_u64().unwrap()), "duplicate panel id");
+        if p["type"] != "row" {
+            assert_eq!(p["datasource"]["uid"], "${datasource}", "{}", p["title"]);
+        }
+    }
+    let vars: Vec<_> = dash["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(vars, ["datasource", "pbx", "trunk", "queue", "target"]);
+    assert_eq!(dash["templating"]["list"][0]["query"], "prometheus");
+}
+
+/// Throughput of two presets on fixture-shaped records (csv_parser rows of Master.csv, and
+/// json_parser FreeSWITCH CDRs). Run with
+/// `cargo test --release --test it presets::preset_throughput -- --ignored --nocapture`.
+#[test]
+#[ignore = "benchmark: run in release with --ignored --nocapture"]
+fn preset_throughput() {
+    let text = data("asterisk_cdr_csv/Master-18.csv");
+    let rows: Vec<_> = lines(&text)
+        .take(4)
+        .map(|l| csv_record(l, &HEADER_18, true))
+        .collect();
+    let cdrs: Vec<_> = fs_cdr_files()
+        .iter()
+        .take(1)
+        .map(|(name, text)| json_record(text, name))
+        .collect();
+    for (what, one) in [("asterisk_cdr_csv", rows), ("freeswitch_json_cdr", cdrs)] {
+        let records: Vec<_> = one.iter().cycle().take(100).cloned().collect();
+        let req = request(vec![s("service.instance.id", "pbx")], records);
+        let rounds = 5_000u32;
+        let clock = SystemTime::now();
+        let mut n = 0usize;
+        for _ in 0..rounds {
+            n += std::hint::black_box(normalize_request(&req, &[]))
+                .events
+                .len();
+        }
+        let secs = clock.elapsed().unwrap().as_secs_f64();
+        assert!(n > 0);
+        println!(
+            "normalize {what}: {:.0} records/s",
+            f64::from(rounds) * 100.0 / secs
+        );
+    }
+}

@@ -1,0 +1,507 @@
+//! The `asterisk_ami` preset: Asterisk Manager Interface events as attributes (a bridge writing
+//! AMI events as JSON lines, read by the Collector's `json_parser`), or as a JSON object or raw
+//! `Key: Value` block in the body. Keys are matched case-insensitively.
+//!
+//! Maps call, registration, security, queue and RTCP events (table in `docs/schema.md`); every
+//! other AMI event is ignored.
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
+
+use super::asterisk_cdr_csv::{self, Row, RowKeys};
+use super::attributes::ami::{self, events as ev};
+use super::body::{self, Attrs};
+use super::coerce::{self, Invalid, Problem};
+use super::generic::Fields;
+use super::{Ctx, Out, epoch_of};
+use crate::event::{
+    CallRecord, Direction, Disposition, QualityFields, QueueOutcome, RegistrationKind,
+    RegistrationOutcome, VoipEventKind,
+};
+
+/// The AMI events this preset maps (for detection).
+pub(crate) fn is_mapped_event(name: &str) -> bool {
+    matches!(
+        name,
+        ev::NEWCHANNEL
+            | ev::HANGUP
+            | ev::DIAL_END
+            | ev::REGISTRY
+            | ev::CONTACT_STATUS
+            | ev::CHALLENGE_RESPONSE_FAILED
+            | ev::INVALID_PASSWORD
+            | ev::INVALID_ACCOUNT_ID
+            | ev::FAILED_ACL
+            | ev::AUTH_METHOD_NOT_ALLOWED
+            | ev::QUEUE_CALLER_JOIN
+            | ev::QUEUE_CALLER_ABANDON
+            | ev::AGENT_CONNECT
+            | ev::RTCP_SENT
+            | ev::RTCP_RECEIVED
+            | ev::CDR
+    )
+}
+
+/// True when `key` is AMI's event key in any case.
+pub(crate) fn is_event_key(key: &str) -> bool {
+    key.eq_ignore_ascii_case(ami::EVENT)
+}
+
+// Slots of the one-pass read (lowercase keys).
+const EVENT: usize = 0;
+const CHANNEL: usize = 1;
+const CHANNEL_STATE: usize = 2;
+const CONTEXT: usize = 3;
+const UNIQUEID: usize = 4;
+const LINKEDID: usize = 5;
+const CAUSE: usize = 6;
+const TECH_CAUSE: usize = 7;
+const DIAL_STATUS: usize = 8;
+const STATUS: usize = 9;
+const DOMAIN: usize = 10;
+const CONTACT_STATUS: usize = 11;
+const SERVICE: usize = 12;
+const QUEUE: usize = 13;
+const HOLD_TIME: usize = 14;
+const RTT: usize = 15;
+const MES: usize = 16;
+const FRACTION_LOST: usize = 17;
+const IA_JITTER: usize = 18;
+const TIMESTAMP: usize = 19;
+const DEST_CONTEXT: usize = 20;
+const DEST_CHANNEL: usize = 21;
+const DURATION: usize = 22;
+const BILLSEC: usize = 23;
+const DISPOSITION: usize = 24;
+const SLOTS: usize = 25;
+
+/// Display spelling of each slot's key, for messages.
+const KEYS: [&str; SLOTS] = [
+    ami::EVENT,
+    ami::CHANNEL,
+    ami::CHANNEL_STATE,
+    ami::CONTEXT,
+    ami::UNIQUEID,
+    ami::LINKEDID,
+    ami::CAUSE,
+    ami::TECH_CAUSE,
+    ami::DIAL_STATUS,
+    ami::STATUS,
+    ami::DOMAIN,
+    ami::CONTACT_STATUS,
+    ami::SERVICE,
+    ami::QUEUE,
+    ami::HOLD_TIME,
+    ami::RTT,
+    ami::MES,
+    ami::REPORT0_FRACTION_LOST,
+    ami::REPORT0_IA_JITTER,
+    ami::TIMESTAMP,
+    ami::CDR_DESTINATION_CONTEXT,
+    ami::CDR_DESTINATION_CHANNEL,
+    ami::CDR_DURATION,
+    ami::CDR_BILLABLE_SECONDS,
+    ami::CDR_DISPOSITION,
+];
+
+fn slot(key: &str) -> Option<usize> {
+    let mut buf = [0u8; 48];
+    let k = coerce::lower(key, &mut buf)?;
+    // The match arms are the lowercase forms of the `attributes::ami` names.
+    Some(match k {
+        "event" => EVENT,
+        "channel" => CHANNEL,
+        "channelstate" => CHANNEL_STATE,
+        "context" => CONTEXT,
+        "uniqueid" => UNIQUEID,
+        "linkedid" => LINKEDID,
+        "cause" => CAUSE,
+        "techcause" => TECH_CAUSE,
+        "dialstatus" => DIAL_STATUS,
+        "status" => STATUS,
+        "domain" => DOMAIN,
+        "contactstatus" => CONTACT_STATUS,
+        "service" => SERVICE,
+        "queue" => QUEUE,
+        "holdtime" => HOLD_TIME,
+        "rtt" => RTT,
+        "mes" => MES,
+        "report0fractionlost" => FRACTION_LOST,
+        "report0iajitter" => IA_JITTER,
+        "timestamp" => TIMESTAMP,
+        "destinationcontext" => DEST_CONTEXT,
+        "destinationchannel" => DEST_CHANNEL,
+        "duration" => DURATION,
+        "billableseconds" => BILLSEC,
+        "disposition" => DISPOSITION,
+        _ => return None,
+    })
+}
+
+/// The RTP clock of narrowband codecs (G.711, G.729, and G.722 by its RFC 3551 quirk): AMI
+/// reports jitter in clock units and does not say the codec.
+const RTP_CLOCK_HZ: f64 = 8000.0;
+/// Channel state "Up" (answered).
+const STATE_UP: i64 = 6;
+
+/// The event's fields, read in one pass.
+struct Event<'a> {
+    name: &'a str,
+    v: [Option<&'a AnyValue>; SLOTS],
+}
+
+impl<'a> Event<'a> {
+    fn err(&self, i: usize, p: Problem) -> Invalid {
+        Invalid::new(format!("asterisk_ami {}", self.name), KEYS[i], p)
+    }
+
+    fn text(&self, i: usize) -> Result<Option<Cow<'a, str>>, Invalid> {
+        match self.v[i] {
+            None => Ok(None),
+            Some(v) => coerce::text(v)
+                .map(|t| t.filter(|t| !t.trim().is_empty()))
+                .map_err(|p| self.err(i, p)),
+        }
+    }
+
+    fn number(&self, i: usize) -> Result<Option<f64>, Invalid> {
+        match self.v[i] {
+            None => Ok(None),
+            Some(v) => coerce::number(v).map_err(|p| self.err(i, p)),
+        }
+    }
+
+    fn seconds(&self, i: usize) -> Result<Option<Duration>, Invalid> {
+        match self.v[i] {
+            None => Ok(None),
+            Some(v) => coerce::seconds(v).map_err(|p| self.err(i, p)),
+        }
+    }
+
+    fn required_text(&self, i: usize) -> Result<Cow<'a, str>, Invalid> {
+        self.text(i)?.ok_or_else(|| self.err(i, Problem::Missing))
+    }
+
+    /// The call id (`Linkedid`, else `Uniqueid`) and whether this channel is party A.
+    fn call(&self) -> Result<(String, bool), Invalid> {
+        let uid = self.text(UNIQUEID)?;
+        let lid = self.text(LINKEDID)?;
+        let party_a = match (&uid, &lid) {
+            (Some(u), Some(l)) => u == l,
+            _ => true,
+        };
+        let id = lid
+            .or(uid)
+            .ok_or_else(|| self.err(LINKEDID, Problem::Missing))?;
+        Ok((id.into_owned(), party_a))
+    }
+}
+
+/// Maps one record.
+pub(crate) fn map(ctx: &Ctx<'_>, fields: &Fields<'_>, out: &mut Out<'_>) -> Result<(), Invalid> {
+    let attrs = if ctx.record.attributes.iter().any(|kv| is_event_key(&kv.key)) {
+        Attrs::Record(&ctx.record.attributes)
+    } else {
+        let parsed = body::body_text(ctx.record).and_then(|t| {
+            body::json_object(t).or_else(|| body::header_block(t, ami::EVENT, false))
+        });
+        match parsed {
+            Some(p) => Attrs::Parsed(p),
+            None => {
+                return Err(Invalid::new("asterisk_ami", ami::EVENT, Problem::Missing));
+            }
+        }
+    };
+    map_attrs(ctx, fields, attrs.as_slice(), out)
+}
+
+fn map_attrs(
+    ctx: &Ctx<'_>,
+    fields: &Fields<'_>,
+    attrs: &[KeyValue],
+    out: &mut Out<'_>,
+) -> Result<(), Invalid> {
+    let v: [Option<&AnyValue>; SLOTS] = coerce::collect(attrs, slot);
+    let name = coerce::str_of(v[EVENT])
+        .map(str::trim)
+        .ok_or_else(|| Invalid::new("asterisk_ami", ami::EVENT, Problem::Missing))?;
+    let e = Event { name, v };
+    let time = e.v[TIMESTAMP].and_then(epoch_of);
+    let overrides = || fields.overrides("asterisk_ami");
+    let kind = match name {
+        ev::NEWCHANNEL => {
+            let (call_id, party_a) = e.call()?;
+            if !party_a {
+                return Ok(());
+            }
+            let o = overrides()?;
+            let (dir, trunk) = asterisk_cdr_csv::guess_route(
+                e.text(CONTEXT)?.as_deref(),
+                e.text(CHANNEL)?.as_deref(),
+                None,
+            );
+            VoipEventKind::CallStart {
+                call_id,
+                direction: o.direction.unwrap_or(dir),
+                trunk: o.trunk.or(trunk),
+            }
+        }
+        ev::HANGUP => {
+            let (call_id, party_a) = e.call()?;
+            if !party_a {
+                return Ok(());
+            }
+            let o = overrides()?;
+            let state = e.number(CHANNEL_STATE)?;
+            let cause = match e.v[CAUSE] {
+                Some(v) => coerce::cause(v).map_err(|p| e.err(CAUSE, p))?,
+                None => None,
+            };
+            let tech = e.number(TECH_CAUSE)?;
+            let (dir, trunk) = asterisk_cdr_csv::guess_route(
+                e.text(CONTEXT)?.as_deref(),
+                e.text(CHANNEL)?.as_deref(),
+                None,
+            );
+            VoipEventKind::CallEnd(CallRecord {
+                call_id,
+                disposition: hangup_disposition(state.map(|s| s as i64), cause),
+                duration: None,
+                billable_duration: None,
+                post_dial_delay: None,
+                trunk: o.trunk.or(trunk),
+                direction: o.direction.unwrap_or(dir),
+                sip_status: tech
+                    .filter(|t| (100.0..700.0).contains(t) && t.fract() == 0.0)
+                    .map(|t| t as u16),
+                hangup_cause: cause,
+                quality: QualityFields::default(),
+            })
+        }
+        ev::DIAL_END => {
+            let status = e.required_text(DIAL_STATUS)?;
+            if !status.trim().eq_ignore_ascii_case("ANSWER") {
+                return Ok(());
+            }
+            VoipEventKind::CallAnswer {
+                call_id: e.call()?.0,
+                post_dial_delay: None,
+            }
+        }
+        ev::CDR => {
+            let row = Row {
+                uniqueid: e.text(UNIQUEID)?,
+                linkedid: e.text(LINKEDID)?,
+                channel: e.text(CHANNEL)?,
+                dstchannel: e.text(DEST_CHANNEL)?,
+                dcontext: e.text(DEST_CONTEXT)?,
+                duration: e.text(DURATION)?,
+                billsec: e.text(BILLSEC)?,
+                disposition: e.text(DISPOSITION)?,
+            };
+            let keys = RowKeys {
+                uniqueid: ami::CDR_UNIQUEID,
+                duration: ami::CDR_DURATION,
+                billsec: ami::CDR_BILLABLE_SECONDS,
+                disposition: ami::CDR_DISPOSITION,
+            };
+            let record =
+                asterisk_cdr_csv::call_record(&row, "asterisk_ami Cdr", &keys, overrides()?)?;
+            out.push_row(ctx.event(VoipEventKind::Cdr(record), time));
+            return Ok(());
+        }
+        ev::REGISTRY => {
+            let status = e.required_text(STATUS)?;
+            let outcome = match status.trim() {
+                s if s.eq_ignore_ascii_case("Registered") => RegistrationOutcome::Success,
+                s if s.eq_ignore_ascii_case("Rejected") => RegistrationOutcome::Failure,
+                s if s.eq_ignore_ascii_case("Unregistered") => RegistrationOutcome::Unregistered,
+                _ => return Ok(()),
+            };
+            let domain = e.text(DOMAIN)?;
+            VoipEventKind::Registration {
+                outcome,
+                kind: RegistrationKind::Trunk,
+                sip_status: None,
+                trunk: overrides()?
+                    .trunk
+                    .or_else(|| domain.as_deref().and_then(uri_host).map(str::to_owned)),
+            }
+        }
+        ev::CONTACT_STATUS => {
+            let status = e.required_text(CONTACT_STATUS)?;
+            let outcome = match status.trim() {
+                "Created" | "NonQualified" | "Reachable" => RegistrationOutcome::Success,
+                "Removed" => RegistrationOutcome::Unregistered,
+                _ => return Ok(()),
+            };
+            VoipEventKind::Registration {
+                outcome,
+                kind: RegistrationKind::Endpoint,
+                sip_status: None,
+                trunk: None,
+            }
+        }
+        ev::CHALLENGE_RESPONSE_FAILED
+        | ev::INVALID_PASSWORD
+        | ev::INVALID_ACCOUNT_ID
+        | ev::FAILED_ACL
+        | ev::AUTH_METHOD_NOT_ALLOWED => {
+            // AMI logins raise the same security events (Service: AMI); only SIP counts.
+            if let Some(service) = e.text(SERVICE)?
+                && !(service.eq_ignore_ascii_case("PJSIP") || service.eq_ignore_ascii_case("SIP"))
+            {
+                return Ok(());
+            }
+            VoipEventKind::Registration {
+                outcome: RegistrationOutcome::Failure,
+                kind: RegistrationKind::Endpoint,
+                sip_status: None,
+                trunk: None,
+            }
+        }
+        ev::QUEUE_CALLER_JOIN | ev::AGENT_CONNECT | ev::QUEUE_CALLER_ABANDON => {
+            let outcome = match name {
+                ev::QUEUE_CALLER_JOIN => QueueOutcome::Join,
+                ev::AGENT_CONNECT => QueueOutcome::Answer,
+                _ => QueueOutcome::Abandon,
+            };
+            VoipEventKind::Queue {
+                queue: e.required_text(QUEUE)?.trim().to_owned(),
+                outcome,
+                call_id: e.text(UNIQUEID)?.map(Cow::into_owned),
+                wait_time: match outcome {
+                    QueueOutcome::Join => None,
+                    _ => e.seconds(HOLD_TIME)?,
+                },
+            }
+        }
+        ev::RTCP_SENT | ev::RTCP_RECEIVED => {
+            let call_id = e.call()?.0;
+            let loss_ratio = match e.v[FRACTION_LOST] {
+                Some(v) => coerce::integer_in(v, 0, 255)
+                    .map_err(|p| e.err(FRACTION_LOST, p))?
+                    .map(|n| n as f64 / 256.0),
+                None => None,
+            };
+            let jitter = match e.number(IA_JITTER)? {
+                Some(j) if j >= 0.0 => Some(Duration::from_secs_f64(j / RTP_CLOCK_HZ)),
+                Some(j) => {
+                    return Err(e.err(
+                        IA_JITTER,
+                        Problem::BadValue {
+                            expected: "clock units ≥ 0",
+                            value: j.to_string(),
+                        },
+                    ));
+                }
+                None => None,
+            };
+            let rtt = e.seconds(RTT)?;
+            let mos = e
+                .number(MES)?
+                .filter(|m| *m > 0.0)
+                .map(|m| (m / 20.0).clamp(1.0, 5.0));
+            let quality = QualityFields {
+                loss_ratio,
+                jitter,
+                rtt,
+                reported_mos: mos,
+                ..QualityFields::default()
+            };
+            if quality.is_empty() {
+                return Ok(());
+            }
+            let o = overrides()?;
+            VoipEventKind::Quality {
+                call_id,
+                trunk: o.trunk,
+                direction: o.direction.unwrap_or(Direction::Unknown),
+                quality,
+            }
+        }
+        _ => return Ok(()),
+    };
+    out.push(ctx.event(kind, time));
+    Ok(())
+}
+
+/// How a party-A hangup ended: answered when the channel was Up; else by Q.850 cause.
+/// Without a channel state, cause 16 (normal clearing) is taken as an answered call.
+fn hangup_disposition(state: Option<i64>, cause: Option<u16>) -> Disposition {
+    match (state, cause) {
+        (Some(STATE_UP), _) | (None, Some(16)) => Disposition::Answered,
+        (_, Some(17)) => Disposition::Busy,
+        (_, Some(18 | 19)) => Disposition::NoAnswer,
+        (_, Some(34 | 38 | 41 | 42 | 44)) => Disposition::Congestion,
+        (_, None | Some(0 | 16 | 31 | 127)) => Disposition::Cancelled,
+        _ => Disposition::Failed,
+    }
+}
+
+/// The host of a SIP URI: `sip:user@sip.carrier-a.example:5060;transport=udp` →
+/// `sip.carrier-a.example`.
+pub(crate) fn uri_host(uri: &str) -> Option<&str> {
+    let u = uri.trim();
+    let u = u
+        .strip_prefix("sips:")
+        .or_else(|| u.strip_prefix("sip:"))
+        .unwrap_or(u);
+    let u = u.rsplit_once('@').map_or(u, |(_, h)| h);
+    let host = if let Some(v6) = u.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        u.split([':', ';', '>', '/']).next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hangup_dispositions() {
+        assert_eq!(hangup_disposition(Some(6), Some(16)), Disposition::Answered);
+        assert_eq!(
+            hangup_disposition(Some(4), Some(16)),
+            Disposition::Cancelled
+        );
+        assert_eq!(hangup_disposition(Some(5), Some(17)), Disposition::Busy);
+        assert_eq!(hangup_disposition(Some(5), Some(19)), Disposition::NoAnswer);
+        assert_eq!(
+            hangup_disposition(Some(0), Some(34)),
+            Disposition::Congestion
+        );
+        assert_eq!(hangup_disposition(Some(0), Some(1)), Disposition::Failed);
+        assert_eq!(hangup_disposition(None, Some(16)), Disposition::Answered);
+        assert_eq!(hangup_disposition(None, None), Disposition::Cancelled);
+    }
+
+    #[test]
+    fn uri_hosts() {
+        assert_eq!(
+            uri_host("sip:sip.carrier-a.example"),
+            Some("sip.carrier-a.example")
+        );
+        assert_eq!(
+            uri_host("sip:4155550100@sip.carrier-a.example:5060;transport=udp"),
+            Some("sip.carrier-a.example")
+        );
+        assert_eq!(uri_host("sip:[2001:db8::1]:5060"), Some("2001:db8::1"));
+        assert_eq!(uri_host("sip:"), None);
+    }
+
+    #[test]
+    fn slots_match_any_case() {
+        assert_eq!(slot("Uniqueid"), Some(UNIQUEID));
+        assert_eq!(slot("UniqueID"), Some(UNIQUEID));
+        assert_eq!(slot("Report0IAJitter"), Some(IA_JITTER));
+        assert_eq!(slot("Privilege"), None);
+        for (i, k) in KEYS.iter().enumerate() {
+            assert_eq!(slot(k), Some(i), "{k}");
+        }
+    }
+}
