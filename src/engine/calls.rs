@@ -4,10 +4,28 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
+use crate::event::Direction;
+
 #[derive(Debug, Clone)]
 struct Active {
     trunk: u32,
+    direction: Direction,
     since: SystemTime,
+    answered_at: Option<SystemTime>,
+}
+
+/// What the table knew of a call when it ended: an end event often names neither its trunk nor
+/// its direction, and a PBX that streams events sends no durations, so they come from here.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ended {
+    /// Trunk at start.
+    pub trunk: u32,
+    /// Direction at start.
+    pub direction: Direction,
+    /// Start to end.
+    pub duration: Duration,
+    /// Answer to end, when the answer was seen.
+    pub talk: Option<Duration>,
 }
 
 /// Calls in progress.
@@ -20,25 +38,57 @@ pub struct ActiveCalls {
 
 impl ActiveCalls {
     /// A call started (a repeated start for the same call is ignored).
-    pub fn start(&mut self, pbx: u32, call_id: &str, trunk: u32, now: SystemTime) {
+    pub fn start(
+        &mut self,
+        pbx: u32,
+        call_id: &str,
+        trunk: u32,
+        direction: Direction,
+        now: SystemTime,
+    ) {
         let table = self.calls.entry(pbx).or_default();
         if table.contains_key(call_id) {
             return;
         }
-        table.insert(Box::from(call_id), Active { trunk, since: now });
+        table.insert(
+            Box::from(call_id),
+            Active {
+                trunk,
+                direction,
+                since: now,
+                answered_at: None,
+            },
+        );
         *self.per_trunk.entry((pbx, trunk)).or_default() += 1;
     }
 
-    /// A call ended; returns its trunk when it was in the table.
-    pub fn end(&mut self, pbx: u32, call_id: &str) -> Option<u32> {
-        let active = self.calls.get_mut(&pbx)?.remove(call_id)?;
-        self.decrement(pbx, active.trunk);
-        Some(active.trunk)
+    /// A call was answered (the first answer counts).
+    pub fn answer(&mut self, pbx: u32, call_id: &str, now: SystemTime) {
+        if let Some(a) = self.calls.get_mut(&pbx).and_then(|t| t.get_mut(call_id)) {
+            a.answered_at.get_or_insert(now);
+        }
     }
 
-    /// The trunk a call started on, when it is in the table.
-    pub fn trunk_of(&self, pbx: u32, call_id: &str) -> Option<u32> {
-        self.calls.get(&pbx)?.get(call_id).map(|a| a.trunk)
+    /// A call ended; returns what the table knew when it was there.
+    pub fn end(&mut self, pbx: u32, call_id: &str, now: SystemTime) -> Option<Ended> {
+        let active = self.calls.get_mut(&pbx)?.remove(call_id)?;
+        self.decrement(pbx, active.trunk);
+        Some(Ended {
+            trunk: active.trunk,
+            direction: active.direction,
+            duration: now.duration_since(active.since).unwrap_or_default(),
+            talk: active
+                .answered_at
+                .map(|t| now.duration_since(t).unwrap_or_default()),
+        })
+    }
+
+    /// The trunk and direction a call started with, when it is in the table.
+    pub fn trunk_of(&self, pbx: u32, call_id: &str) -> Option<(u32, Direction)> {
+        self.calls
+            .get(&pbx)?
+            .get(call_id)
+            .map(|a| (a.trunk, a.direction))
     }
 
     fn decrement(&mut self, pbx: u32, trunk: u32) {
@@ -134,13 +184,23 @@ mod tests {
     #[test]
     fn start_end_and_ttl() {
         let mut c = ActiveCalls::default();
-        c.start(0, "a", 1, t(0));
-        c.start(0, "a", 1, t(1));
-        c.start(0, "b", 1, t(10));
-        c.start(1, "a", 2, t(10));
+        c.start(0, "a", 1, Direction::Inbound, t(0));
+        c.start(0, "a", 1, Direction::Outbound, t(1));
+        c.start(0, "b", 1, Direction::Inbound, t(10));
+        c.start(1, "a", 2, Direction::Inbound, t(10));
         assert_eq!(c.total_for(0), 2);
-        assert_eq!(c.end(0, "a"), Some(1));
-        assert_eq!(c.end(0, "a"), None);
+        c.answer(0, "a", t(4));
+        let ended = c.end(0, "a", t(64)).unwrap();
+        assert_eq!(
+            ended,
+            Ended {
+                trunk: 1,
+                direction: Direction::Inbound,
+                duration: Duration::from_secs(64),
+                talk: Some(Duration::from_secs(60))
+            }
+        );
+        assert_eq!(c.end(0, "a", t(65)), None);
         assert_eq!(c.total_for(0), 1);
         assert_eq!(c.sweep(t(3600 + 11), Duration::from_secs(3600)), 2);
         assert_eq!(c.len(), 0);

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::calls::{ActiveCalls, DropTracker};
+use super::calls::{ActiveCalls, DropTracker, Ended};
 use super::names::LabelSet;
 use super::stats::{CallCounts, QueueCounts, RegCounts, SHORT_CALL_SECONDS};
 use super::window::SlidingWindow;
@@ -183,29 +183,34 @@ impl Engine {
     pub fn on_event(&mut self, ev: &VoipEvent, now: SystemTime, rec: &mut dyn Recorder) {
         let pbx = self.pbxs.intern(Some(&ev.meta.pbx));
         match &ev.kind {
-            VoipEventKind::CallStart { call_id, trunk, .. } => {
+            VoipEventKind::CallStart {
+                call_id,
+                trunk,
+                direction,
+            } => {
                 let t = self.trunks.intern(trunk.as_deref());
-                self.calls.start(pbx, call_id, t, now);
+                self.calls.start(pbx, call_id, t, *direction, now);
             }
             VoipEventKind::CallAnswer {
                 call_id,
                 post_dial_delay,
             } => {
+                self.calls.answer(pbx, call_id, now);
                 if let Some(pdd) = post_dial_delay {
-                    let t = self
-                        .calls
-                        .trunk_of(pbx, call_id)
-                        .unwrap_or_else(|| self.trunks.intern(None));
+                    let t = match self.calls.trunk_of(pbx, call_id) {
+                        Some((t, _)) => t,
+                        None => self.trunks.intern(None),
+                    };
                     self.record_pdd(pbx, t, *pdd, now, rec);
                 }
             }
             VoipEventKind::CallEnd(r) => {
-                let started_on = self.calls.end(pbx, &r.call_id);
-                self.on_call_record(pbx, r, started_on, false, now, rec);
+                let ended = self.calls.end(pbx, &r.call_id, now);
+                self.on_call_record(pbx, r, ended, false, now, rec);
             }
             VoipEventKind::Cdr(r) => {
-                let started_on = self.calls.end(pbx, &r.call_id);
-                self.on_call_record(pbx, r, started_on, true, now, rec);
+                let ended = self.calls.end(pbx, &r.call_id, now);
+                self.on_call_record(pbx, r, ended, true, now, rec);
             }
             VoipEventKind::Quality {
                 call_id,
@@ -213,14 +218,17 @@ impl Engine {
                 direction,
                 quality,
             } => {
-                let t = match trunk {
-                    Some(_) => self.trunks.intern(trunk.as_deref()),
-                    None => self
-                        .calls
-                        .trunk_of(pbx, call_id)
-                        .unwrap_or_else(|| self.trunks.intern(None)),
+                let known = self.calls.trunk_of(pbx, call_id);
+                let t = match (trunk, known) {
+                    (Some(_), _) => self.trunks.intern(trunk.as_deref()),
+                    (None, Some((t, _))) => t,
+                    (None, None) => self.trunks.intern(None),
                 };
-                self.on_quality(pbx, t, *direction, quality, now, rec);
+                let dir = match (direction, known) {
+                    (Direction::Unknown, Some((_, d))) => d,
+                    (d, _) => *d,
+                };
+                self.on_quality(pbx, t, dir, quality, now, rec);
             }
             VoipEventKind::Registration { outcome, kind, .. } => {
                 self.on_registration(pbx, *outcome, *kind, now, rec);
@@ -265,11 +273,12 @@ impl Engine {
         &mut self,
         pbx: u32,
         r: &CallRecord,
-        started_on: Option<u32>,
+        ended: Option<Ended>,
         is_cdr: bool,
         now: SystemTime,
         rec: &mut dyn Recorder,
     ) {
+        let started_on = ended.map(|e| e.trunk);
         let trunk = match (&r.trunk, started_on) {
             (Some(name), _) => self.trunks.intern(Some(name)),
             (None, Some(t)) => t,
@@ -279,7 +288,11 @@ impl Engine {
             self.pbxs.name(pbx).to_string(),
             self.trunks.name(trunk).to_string(),
         );
-        let dir = r.direction.as_str();
+        let direction = match (r.direction, ended) {
+            (Direction::Unknown, Some(e)) => e.direction,
+            (d, _) => d,
+        };
+        let dir = direction.as_str();
         rec.add(
             Metric::Calls,
             1,
@@ -291,7 +304,11 @@ impl Engine {
             ],
         );
         let answered = r.disposition == Disposition::Answered;
-        let talk = r.billable_duration.or(r.duration);
+        // Talk time as reported, else measured between the answer and end events.
+        let talk = r
+            .billable_duration
+            .or(r.duration)
+            .or(ended.and_then(|e| e.talk));
         if answered && let Some(d) = talk {
             rec.record(
                 Metric::CallDuration,
@@ -355,7 +372,7 @@ impl Engine {
         };
         self.trunk(pbx, trunk).calls.add(now, counts);
         if !r.quality.is_empty() {
-            self.on_quality(pbx, trunk, r.direction, &r.quality, now, rec);
+            self.on_quality(pbx, trunk, direction, &r.quality, now, rec);
         }
     }
 

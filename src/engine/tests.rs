@@ -440,3 +440,35 @@ fn probe_unreachable_after_three_rounds() {
         .collect();
     assert_eq!(states, vec![AlertState::Firing, AlertState::Resolved]);
 }
+
+#[test]
+fn streamed_events_give_direction_and_talk_time_without_a_cdr() {
+    let mut e = engine();
+    let mut rec = MemoryRecorder::default();
+    let start = VoipEventKind::CallStart {
+        call_id: "s1".into(),
+        direction: Direction::Inbound,
+        trunk: Some("a".into()),
+    };
+    e.on_event(&ev(start), t(0), &mut rec);
+    let answer = VoipEventKind::CallAnswer { call_id: "s1".into(), post_dial_delay: None };
+    e.on_event(&ev(answer), t(3), &mut rec);
+    let end = VoipEventKind::CallEnd(CallRecord {
+        call_id: "s1".into(),
+        disposition: Disposition::Answered,
+        duration: None,
+        billable_duration: None,
+        post_dial_delay: None,
+        trunk: None,
+        direction: Direction::Unknown,
+        sip_status: None,
+        hangup_cause: None,
+        quality: QualityFields::default(),
+    });
+    e.on_event(&ev(end), t(93), &mut rec);
+    let labels = [(label::TRUNK, "a"), (label::DIRECTION, "inbound")];
+    assert_eq!(rec.counter(Metric::Calls, &labels), 1);
+    assert_eq!(rec.samples(Metric::CallDuration, &labels), vec![90.0]);
+    let snap = e.on_tick(t(94));
+    assert_eq!(snap.get(Metric::KpiAcd, &[(label::PBX, "pbx1"), (label::TRUNK, "a")]), Some(90.0));
+}
