@@ -451,7 +451,10 @@ fn streamed_events_give_direction_and_talk_time_without_a_cdr() {
         trunk: Some("a".into()),
     };
     e.on_event(&ev(start), t(0), &mut rec);
-    let answer = VoipEventKind::CallAnswer { call_id: "s1".into(), post_dial_delay: None };
+    let answer = VoipEventKind::CallAnswer {
+        call_id: "s1".into(),
+        post_dial_delay: None,
+    };
     e.on_event(&ev(answer), t(3), &mut rec);
     let end = VoipEventKind::CallEnd(CallRecord {
         call_id: "s1".into(),
@@ -470,5 +473,8 @@ fn streamed_events_give_direction_and_talk_time_without_a_cdr() {
     assert_eq!(rec.counter(Metric::Calls, &labels), 1);
     assert_eq!(rec.samples(Metric::CallDuration, &labels), vec![90.0]);
     let snap = e.on_tick(t(94));
-    assert_eq!(snap.get(Metric::KpiAcd, &[(label::PBX, "pbx1"), (label::TRUNK, "a")]), Some(90.0));
+    assert_eq!(
+        snap.get(Metric::KpiAcd, &[(label::PBX, "pbx1"), (label::TRUNK, "a")]),
+        Some(90.0)
+    );
 }
