@@ -52,6 +52,34 @@ pub fn instance_id(cfg: &Config) -> String {
         .unwrap_or_else(|| "callpulse".to_string())
 }
 
+/// Restores firing alerts from the state file so a restart does not announce them twice. A missing
+/// file is a first start; an unreadable one is logged and ignored (the alerts re-evaluate).
+fn restore_alert_state(engine: &mut Engine, path: &std::path::Path, now: std::time::SystemTime) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match engine.restore_alerts(&text, now) {
+            Ok(()) => tracing::info!(path = %path.display(), "alert state restored"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "alert state file ignored")
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "alert state file unreadable"),
+    }
+}
+
+/// Writes the alert state next to its final name and renames it, so a crash never leaves half a file.
+fn save_alert_state(engine: &Engine, path: &std::path::Path) {
+    let Some(text) = engine.save_alerts() else {
+        return;
+    };
+    let tmp = path.with_extension("tmp");
+    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    match result {
+        Ok(()) => tracing::info!(path = %path.display(), "alert state saved"),
+        Err(e) => tracing::error!(path = %path.display(), error = %e, "alert state not saved"),
+    }
+}
+
 /// Runs callpulse until `shutdown` fires, then stops in stages within the grace period.
 pub async fn run(
     cfg: Config,
@@ -60,7 +88,10 @@ pub async fn run(
     hooks: Hooks,
 ) -> anyhow::Result<()> {
     let stats = Arc::new(SelfStats::default());
-    let engine = Engine::new(&cfg);
+    let mut engine = Engine::new(&cfg);
+    if let Some(path) = &cfg.alerts.state_file {
+        restore_alert_state(&mut engine, path, clock.now());
+    }
     let (snap_tx, snap_rx) = watch::channel(engine.snapshot());
     let resource = ResourceInfo {
         instance_id: instance_id(&cfg),
@@ -133,7 +164,10 @@ pub async fn run(
         if let Some(p) = probes {
             p.await.context("probe scheduler")?;
         }
-        engine_task.await.context("engine")?;
+        let engine = engine_task.await.context("engine")?;
+        if let Some(path) = &cfg.alerts.state_file {
+            save_alert_state(&engine, path);
+        }
         anyhow::Ok(())
     };
     match tokio::time::timeout_at(deadline, stopped).await {

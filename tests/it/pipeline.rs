@@ -424,3 +424,59 @@ async fn shutdown_flushes_the_last_metrics() {
     car.stop().await.expect("clean stop");
     assert_eq!(sink.sum("voip.calls", &[("voip.pbx", "pbx-s")]), Some(5.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firing_alert_is_not_announced_again_after_a_restart_with_a_state_file() {
+    let dir = std::env::temp_dir().join(format!("callpulse-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let state = dir.join("alerts.json");
+    let _ = std::fs::remove_file(&state);
+    let bad: Vec<_> = (0..80)
+        .map(|_| registration("success"))
+        .chain((0..20).map(|_| registration("failure")))
+        .collect();
+
+    let (sink, _) = OtlpSink::start().await;
+    let clock = ManualClock::new(SystemTime::now());
+    let mut cfg = test_config(Some(sink.endpoint()));
+    cfg.alerts.state_file = Some(state.clone());
+    let car = Sidecar::start(cfg.clone(), Arc::new(clock.clone())).await;
+    grpc_client(car.grpc(), false)
+        .await
+        .export(request("pbx-st", bad.clone()))
+        .await
+        .unwrap();
+    clock.advance(Duration::from_secs(2));
+    sink.wait_for_log("voip.alert", WAIT).await;
+    car.stop().await.expect("clean stop");
+    let saved = std::fs::read_to_string(&state).expect("state file written at shutdown");
+    assert!(saved.contains("registration_failures"), "{saved}");
+
+    // Restart: the condition still holds, but the alert was announced already.
+    let (sink2, _) = OtlpSink::start().await;
+    cfg.exporters.otlp.as_mut().unwrap().endpoint = sink2.endpoint();
+    let car = Sidecar::start(cfg, Arc::new(clock.clone())).await;
+    grpc_client(car.grpc(), false)
+        .await
+        .export(request("pbx-st", bad))
+        .await
+        .unwrap();
+    for _ in 0..5 {
+        clock.advance(Duration::from_secs(11));
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    sink2
+        .wait_until(WAIT, |s| {
+            s.gauge(
+                "voip.alerts.firing",
+                &[("voip.alert.rule", "registration_failures")],
+            ) == Some(1.0)
+        })
+        .await;
+    assert!(
+        sink2.log_records("voip.alert").is_empty(),
+        "{:?}",
+        sink2.log_records("voip.alert")
+    );
+    car.stop().await.expect("clean stop");
+}
