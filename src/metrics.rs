@@ -230,3 +230,18 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::Metric;
+
+    /// The operator reference must not fall behind the catalogue.
+    #[test]
+    fn docs_metrics_md_names_every_metric() {
+        let doc = include_str!("../docs/metrics.md");
+        for m in Metric::ALL {
+            let name = m.def().name;
+            assert!(doc.contains(&format!("`{name}`")), "docs/metrics.md lacks {name}");
+        }
+    }
+}
