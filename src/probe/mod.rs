@@ -4,6 +4,8 @@
 //! See `docs/probes.md` for what each measurement means exactly.
 
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod matcher;
 pub mod message;
 pub mod oneshot;
