@@ -283,16 +283,49 @@ async fn rtt_overhead() {
             tokio::time::sleep(spacing).await;
         }
     }
-    let (p, b) = (median(&mut probe_rtts), median(&mut bare_rtts));
+    // The floor: the same echo driven by a blocking socket on its own thread (no runtime at all).
+    let mut blocking_rtts = tokio::task::spawn_blocking(move || {
+        let client = StdUdpSocket::bind("127.0.0.1:0").unwrap();
+        let payload = vec![b'x'; 420];
+        let mut buf = vec![0u8; 2048];
+        let mut rtts = Vec::new();
+        for _ in 0..batches * per_batch as usize {
+            let t = Instant::now();
+            client.send_to(&payload, bare_addr).unwrap();
+            let _ = client.recv_from(&mut buf).unwrap();
+            rtts.push(t.elapsed());
+            std::thread::sleep(spacing);
+        }
+        rtts
+    })
+    .await
+    .unwrap();
+    let (p, b, f) = (
+        median(&mut probe_rtts),
+        median(&mut bare_rtts),
+        median(&mut blocking_rtts),
+    );
     let p90 = |v: &[Duration]| v[v.len() * 9 / 10];
+    let signed = |a: Duration, b: Duration| (a.as_secs_f64() - b.as_secs_f64()) * 1e6;
     println!(
         "== rtt overhead: {} samples each, interleaved in batches of {per_batch}, {spacing:?} apart ==",
         probe_rtts.len()
     );
     println!(
-        "probe median {p:?} (p90 {:?}, {lost} lost) - bare udp echo median {b:?} (p90 {:?}) = overhead {:?}",
-        p90(&probe_rtts),
-        p90(&bare_rtts),
-        p.saturating_sub(b)
+        "probe (sip echo)          median {p:?} (p90 {:?}, {lost} lost)",
+        p90(&probe_rtts)
+    );
+    println!(
+        "bare udp echo, tokio      median {b:?} (p90 {:?})",
+        p90(&bare_rtts)
+    );
+    println!(
+        "bare udp echo, blocking   median {f:?} (p90 {:?})",
+        p90(&blocking_rtts)
+    );
+    println!(
+        "overhead: {:+.1} us against the tokio echo, {:+.1} us against the blocking echo",
+        signed(p, b),
+        signed(p, f)
     );
 }
