@@ -4,6 +4,8 @@
 //! See `docs/probes.md` for what each measurement means exactly.
 
 pub mod framing;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod matcher;
 pub mod message;
 pub mod oneshot;
@@ -67,7 +69,11 @@ pub struct ProbeReport {
     pub outcomes: Vec<RequestOutcome>,
     /// Unanswered / sent, 0..1.
     pub loss_ratio: f64,
-    /// RFC 3550-style smoothed |ΔRTT| over the round's answered requests.
+    /// RFC 3550-style smoothed |ΔRTT| over the round's answered requests: `J += (|D| − J)/16`
+    /// with `D` the RTT difference of successive answered requests in send order. The estimator's
+    /// state carries over from the target's earlier rounds (as RTCP's does across reports), so a
+    /// 10-request round is not biased towards 0; `None` until two requests were ever answered.
+    /// Exactly defined in `docs/probes.md` and [`crate::quality::jitter::RttJitter`].
     pub jitter: Option<Duration>,
     /// Median RTT of answered requests.
     pub rtt_median: Option<Duration>,

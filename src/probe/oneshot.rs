@@ -26,6 +26,7 @@ pub async fn oneshot(cfg: SipProbeConfig, out: &mut dyn Write) -> i32 {
         }
     };
     let c = probe.config().clone();
+    let shown = probe.uri().to_string();
     let _ = writeln!(
         out,
         "OPTIONS {} over {}: {} request{}, {} apart, timeout {}",
@@ -42,7 +43,7 @@ pub async fn oneshot(cfg: SipProbeConfig, out: &mut dyn Write) -> i32 {
         })
         .await;
     let code = exit_code(&report, &c.up_codes);
-    for line in summary(&report, code) {
+    for line in summary(&report, code, &shown) {
         let _ = writeln!(out, "{line}");
     }
     let _ = out.flush();
@@ -81,7 +82,7 @@ fn request_line(index: usize, outcome: &RequestOutcome, timeout: Duration) -> St
     }
 }
 
-fn summary(report: &ProbeReport, code: i32) -> Vec<String> {
+fn summary(report: &ProbeReport, code: i32, shown: &str) -> Vec<String> {
     let sent = report.outcomes.len();
     let rtts = report.rtts();
     let errors = report
@@ -89,7 +90,7 @@ fn summary(report: &ProbeReport, code: i32) -> Vec<String> {
         .iter()
         .filter(|o| matches!(o, RequestOutcome::Error(_)))
         .count();
-    let mut lines = vec![format!("--- {} probe statistics ---", report.target)];
+    let mut lines = vec![format!("--- {shown} probe statistics ---")];
     let mut counts = format!(
         "{sent} sent, {} answered, {} lost, {:.1}% loss",
         rtts.len(),
@@ -150,7 +151,7 @@ fn fmt_ms(d: Duration) -> String {
 fn fmt_duration(d: Duration) -> String {
     if d.subsec_nanos() == 0 {
         format!("{}s", d.as_secs())
-    } else if d < Duration::from_secs(1) && d.subsec_nanos() % 1_000_000 == 0 {
+    } else if d < Duration::from_secs(1) && d.subsec_nanos().is_multiple_of(1_000_000) {
         format!("{}ms", d.as_millis())
     } else {
         format!("{:?}", d)

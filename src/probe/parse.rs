@@ -230,9 +230,7 @@ fn typed_vias(headers: &Headers) -> Option<(ViaInfo, usize)> {
     };
     let branch = param("branch");
     // A branch that ezk's parameter grammar swallowed oddly: trust the raw text instead.
-    if branch.is_none() {
-        return None;
-    }
+    branch.as_ref()?;
     Some((
         ViaInfo {
             transport: top.transport.as_str().to_string(),
@@ -360,12 +358,12 @@ fn unfold(head: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for raw in head.split('\n') {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if line.starts_with([' ', '\t']) {
-            if let Some(prev) = out.last_mut() {
-                prev.push(' ');
-                prev.push_str(line.trim_start());
-                continue;
-            }
+        if line.starts_with([' ', '\t'])
+            && let Some(prev) = out.last_mut()
+        {
+            prev.push(' ');
+            prev.push_str(line.trim_start());
+            continue;
         }
         if !line.is_empty() {
             out.push(line.to_string());

@@ -179,7 +179,8 @@ impl Shared {
         }
         let n = self.stats.received.fetch_add(1, Ordering::SeqCst) + 1;
         let b = &self.behaviour;
-        if b.drop_every.is_some_and(|k| k > 0 && n % u64::from(k) == 0)
+        if b.drop_every
+            .is_some_and(|k| k > 0 && n.is_multiple_of(u64::from(k)))
             || (b.loss > 0.0 && fastrand::f64() < b.loss)
         {
             self.stats.dropped.fetch_add(1, Ordering::SeqCst);

@@ -157,7 +157,7 @@ enum Link {
 }
 
 enum Event {
-    Inbound(Option<Inbound>),
+    Inbound(Option<Box<Inbound>>),
     Permit(Option<OwnedSemaphorePermit>),
     Tick,
 }
@@ -289,12 +289,13 @@ impl TargetProbe {
             let limiter = self.ctx.inner.limiter.clone();
             let event = tokio::select! {
                 biased;
-                m = recv(&mut link, &mut self.stream), if rx_open => Event::Inbound(m),
+                m = recv(&mut link, &mut self.stream), if rx_open => Event::Inbound(m.map(Box::new)),
                 p = acquire(limiter), if send_due => Event::Permit(p),
                 _ = tokio::time::sleep_until(wake) => Event::Tick,
             };
             match event {
                 Event::Inbound(Some(inbound)) => {
+                    let inbound = *inbound;
                     on_inbound(
                         &mut matcher,
                         inbound,

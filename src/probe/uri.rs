@@ -297,6 +297,7 @@ mod tests {
     use std::net::{Ipv4Addr, Ipv6Addr};
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn parses_the_usual_shapes() {
         let cases: &[(&str, Scheme, TargetHost, Option<u16>, SipTransport, u16)] = &[
             (
@@ -385,6 +386,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn refuses_bad_targets_with_a_reason() {
         let cases: &[(&str, fn(&UriError) -> bool)] = &[
             ("http://x", |e| matches!(e, UriError::Scheme(_))),

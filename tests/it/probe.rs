@@ -525,7 +525,7 @@ async fn runner_caps_requests_in_flight_and_reports_every_target() {
         .expect("runner stops promptly")
         .unwrap();
     // The runner dropped its sender: the engine sees the end of the stream after what is queued.
-    while let Some(_) = rx.recv().await {}
+    while rx.recv().await.is_some() {}
 }
 
 #[tokio::test]
