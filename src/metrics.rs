@@ -241,7 +241,10 @@ mod docs_tests {
         let doc = include_str!("../docs/metrics.md");
         for m in Metric::ALL {
             let name = m.def().name;
-            assert!(doc.contains(&format!("`{name}`")), "docs/metrics.md lacks {name}");
+            assert!(
+                doc.contains(&format!("`{name}`")),
+                "docs/metrics.md lacks {name}"
+            );
         }
     }
 }
