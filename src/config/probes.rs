@@ -28,21 +28,8 @@ const TARGET_KEYS: &[&str] = &[
     "source",
 ];
 
-/// Headers every OPTIONS request gets from the prober (full and compact forms).
-const PROBER_HEADERS: &[&str] = &[
-    "via",
-    "v",
-    "from",
-    "f",
-    "to",
-    "t",
-    "call-id",
-    "i",
-    "cseq",
-    "max-forwards",
-    "content-length",
-    "l",
-];
+/// Headers every OPTIONS request gets from the prober: one list, the formatter's own.
+use crate::probe::message::RESERVED_HEADERS as PROBER_HEADERS;
 
 pub(crate) fn probes(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> ProbesConfig {
     let mut out = ProbesConfig::default();

@@ -20,7 +20,7 @@ pub const USER_AGENT: &str = concat!("callpulse/", env!("CARGO_PKG_VERSION"));
 const CSEQ_LIMIT: u32 = 1 << 31;
 
 /// Headers a target's `headers` may not set, because the prober owns them (long and compact forms).
-const RESERVED: &[&str] = &[
+pub const RESERVED_HEADERS: &[&str] = &[
     "via",
     "v",
     "from",
@@ -106,7 +106,10 @@ impl RequestFactory {
             if value.contains(['\r', '\n']) {
                 return Err(MessageError::LineBreak(name.clone()));
             }
-            if RESERVED.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+            if RESERVED_HEADERS
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(name))
+            {
                 return Err(MessageError::Reserved(name.clone()));
             }
         }
