@@ -6,6 +6,7 @@ mod support;
 mod alert;
 mod cli;
 mod config;
+mod dashboard;
 mod export;
 mod normalize;
 mod otlp_interop;
