@@ -12,6 +12,7 @@ mod normalize;
 mod otlp_interop;
 mod pipeline;
 mod presets;
+mod presets_e2e;
 mod probe;
 mod probe_interop;
 mod quality;
