@@ -365,6 +365,74 @@ fn secs(s: f64) -> Option<Duration> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The fixtures as the Collector sends them, one inner list per request
+
+/// Master.csv through csv_parser (18 columns, UTC), and the 21-column file, whose rows fail the
+/// 18-name header and arrive as raw lines.
+fn cdr_csv_requests() -> Vec<Vec<LogRecord>> {
+    ["Master-18.csv", "Master-21.csv"]
+        .iter()
+        .map(|f| {
+            lines(&data(&format!("asterisk_cdr_csv/{f}")))
+                .map(|l| csv_record(l, &HEADER_18, true))
+                .collect()
+        })
+        .collect()
+}
+
+/// AMI events through json_parser.
+fn ami_requests() -> Vec<Vec<LogRecord>> {
+    vec![
+        lines(&data("asterisk_ami/events.jsonl"))
+            .map(|l| json_record(l, "ami-events.jsonl"))
+            .collect(),
+    ]
+}
+
+/// queue_log as raw filelog lines.
+fn queue_log_requests() -> Vec<Vec<LogRecord>> {
+    vec![
+        lines(&data("asterisk_queue_log/queue_log"))
+            .map(|l| line_record(l, "queue_log"))
+            .collect(),
+    ]
+}
+
+/// mod_json_cdr files through json_parser, one request each as filelog reads them.
+fn json_cdr_requests() -> Vec<Vec<LogRecord>> {
+    fs_cdr_files()
+        .iter()
+        .map(|(name, text)| vec![json_record(text, name)])
+        .collect()
+}
+
+/// Event-socket JSON events through json_parser.
+fn esl_requests() -> Vec<Vec<LogRecord>> {
+    vec![
+        lines(&data("freeswitch_event/events.jsonl"))
+            .map(|l| json_record(l, "esl-events.jsonl"))
+            .collect(),
+    ]
+}
+
+/// acc log lines as filelog reads them (the body), and acc_json objects through the syslog
+/// receiver (the `message` attribute).
+fn acc_requests() -> Vec<Vec<LogRecord>> {
+    vec![
+        lines(&data("kamailio_acc/acc.log"))
+            .map(|l| line_record(l, "kamailio-acc.log"))
+            .collect(),
+        lines(&data("kamailio_acc/acc_json.log"))
+            .map(syslog_record)
+            .collect(),
+    ]
+}
+
+fn sizes(requests: &[Vec<LogRecord>]) -> Vec<usize> {
+    requests.iter().map(Vec::len).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
 // Asterisk
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -374,14 +442,8 @@ async fn asterisk_cdr_csv_end_to_end() {
     // is invalid when pinned (ignored when detected: it does not look like a CDR). The 21-column
     // file arrives as raw lines (its field count fails the 18-name header) and is split by
     // callpulse itself.
-    let parsed: Vec<_> = lines(&data("asterisk_cdr_csv/Master-18.csv"))
-        .map(|l| csv_record(l, &HEADER_18, true))
-        .collect();
-    let raw: Vec<_> = lines(&data("asterisk_cdr_csv/Master-21.csv"))
-        .map(|l| csv_record(l, &HEADER_18, true))
-        .collect();
-    assert_eq!((parsed.len(), raw.len()), (8, 2));
-    let requests = [parsed, raw];
+    let requests = cdr_csv_requests();
+    assert_eq!(sizes(&requests), [8, 2]);
     let (sink, car) = start(Preset::AsteriskCdrCsv).await;
     assert_eq!(
         send(&car, Wire::Grpc, PINNED, "asterisk", &requests).await,
@@ -437,11 +499,8 @@ async fn asterisk_ami_end_to_end() {
     // after 12 s and an abandon after 48 s, two RTCP reports of the first call, and a Cdr event.
     // Ignored: party B's Newchannel and Hangup, ContactStatus Unreachable, an AMI login failure,
     // VarSet. Invalid: a Hangup without ids.
-    let records: Vec<_> = lines(&data("asterisk_ami/events.jsonl"))
-        .map(|l| json_record(l, "ami-events.jsonl"))
-        .collect();
-    assert_eq!(records.len(), 24);
-    let requests = [records];
+    let requests = ami_requests();
+    assert_eq!(sizes(&requests), [24]);
     let (sink, car) = start(Preset::AsteriskAmi).await;
     assert_eq!(
         send(&car, Wire::Grpc, PINNED, "asterisk", &requests).await,
@@ -554,11 +613,8 @@ async fn asterisk_queue_log_end_to_end() {
     // answer and no abandon). ADDMEMBER, RINGNOANSWER, COMPLETECALLER are ignored; a line without
     // a queue and an ABANDON with a bad wait are invalid; "queue_log rotated" is invalid when
     // pinned and ignored when detected.
-    let records: Vec<_> = lines(&data("asterisk_queue_log/queue_log"))
-        .map(|l| line_record(l, "queue_log"))
-        .collect();
-    assert_eq!(records.len(), 12);
-    let requests = [records];
+    let requests = queue_log_requests();
+    assert_eq!(sizes(&requests), [12]);
     let (sink, car) = start(Preset::AsteriskQueueLog).await;
     assert_eq!(
         send(&car, Wire::Grpc, PINNED, "asterisk", &requests).await,
@@ -613,11 +669,8 @@ async fn freeswitch_json_cdr_end_to_end() {
     // call to carrier-b (486, progressmsec 2100, PCMU and nothing else about its media), an
     // internal call (billsec 30, progressmsec 0 → 0.9 s from the callflow times, G722, rtp_audio_in
     // mos 4.50, no flaws), and a malformed CDR (invalid).
-    let requests: Vec<Vec<LogRecord>> = fs_cdr_files()
-        .iter()
-        .map(|(name, text)| vec![json_record(text, name)])
-        .collect();
-    assert_eq!(requests.len(), 5);
+    let requests = json_cdr_requests();
+    assert_eq!(sizes(&requests), [1; 5]);
     let (sink, car) = start(Preset::FreeswitchJsonCdr).await;
     for pbx in [PINNED, DETECTED] {
         assert_eq!(
@@ -707,11 +760,8 @@ async fn freeswitch_event_end_to_end() {
     // 4.40); sofia::register ×2, register_failure (403), unregister, expire; gateway REGED
     // (carrier-a) and FAIL_WAIT 403 (carrier-b); callcenter::info for queue support@default
     // (a member answered after 12 s, one abandoning after 48 s).
-    let records: Vec<_> = lines(&data("freeswitch_event/events.jsonl"))
-        .map(|l| json_record(l, "esl-events.jsonl"))
-        .collect();
-    assert_eq!(records.len(), 21);
-    let requests = [records];
+    let requests = esl_requests();
+    assert_eq!(sizes(&requests), [21]);
     let (sink, car) = start(Preset::FreeswitchEvent).await;
     assert_eq!(
         send(&car, Wire::Grpc, PINNED, "freeswitch", &requests).await,
@@ -798,14 +848,8 @@ async fn kamailio_acc_end_to_end() {
     // calls (486, 487, 408), a REGISTER 403 and 200; ignored: the 401 challenge and the ACK;
     // invalid: code "abc", and the non-acc line when pinned (ignored when detected).
     // acc_json: an answered call (INVITE, BYE), a 503 (congestion); invalid: no callid.
-    let file: Vec<_> = lines(&data("kamailio_acc/acc.log"))
-        .map(|l| line_record(l, "kamailio-acc.log"))
-        .collect();
-    let syslog: Vec<_> = lines(&data("kamailio_acc/acc_json.log"))
-        .map(syslog_record)
-        .collect();
-    assert_eq!((file.len(), syslog.len()), (11, 4));
-    let requests = [file, syslog];
+    let requests = acc_requests();
+    assert_eq!(sizes(&requests), [11, 4]);
     let (sink, car) = start(Preset::KamailioAcc).await;
     assert_eq!(
         send(&car, Wire::Grpc, PINNED, "kamailio", &requests).await,
@@ -858,4 +902,99 @@ async fn kamailio_acc_end_to_end() {
     // 4 (3 accepted, 1 invalid).
     assert_at_sink(&sink, &want, (2 * 10, 3 + 2, 5), (0, 0, 0)).await;
     car.stop().await.expect("clean stop");
+}
+
+// ---------------------------------------------------------------------------------------------
+// docs/pbx-setup.md
+
+/// The `sources` block of one section of the setup guide, parsed as a callpulse config.
+fn guide_sources(section: &str) -> Vec<SourceConfig> {
+    let path = format!("{}/docs/pbx-setup.md", env!("CARGO_MANIFEST_DIR"));
+    let guide = std::fs::read_to_string(&path).unwrap();
+    let part = guide
+        .split(&format!("## {section}"))
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap_or_else(|| panic!("no section {section} in {path}"));
+    let block = part
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .unwrap_or_else(|| panic!("no yaml block in {section}"));
+    let indent = block.len() - block.trim_start().len();
+    let yaml: String = block
+        .lines()
+        .map(|l| l.get(indent..).unwrap_or("").trim_end())
+        .collect::<Vec<_>>()
+        .join("\n");
+    callpulse::config::parse_str(&yaml, section)
+        .unwrap_or_else(|e| panic!("{section}: {e:?}"))
+        .sources
+}
+
+/// `(events, invalid, ignored)` of `requests` from one PBX.
+fn normalized(
+    vendor: &str,
+    requests: &[Vec<LogRecord>],
+    sources: &[SourceConfig],
+) -> (Vec<callpulse::event::VoipEvent>, u64, u64) {
+    let mut out = (Vec::new(), 0, 0);
+    for records in requests {
+        let n = callpulse::normalize::normalize_request(
+            &collector_request("pbx-1", vendor, records.clone()),
+            sources,
+        );
+        out.0.extend(n.events);
+        out.1 += n.invalid;
+        out.2 += n.ignored;
+    }
+    out
+}
+
+#[test]
+fn the_setup_guide_sources_pin_each_fixture_to_its_preset() {
+    type Fixture = (fn() -> Vec<Vec<LogRecord>>, (u64, u64));
+    // Each fixture with the (invalid, ignored) counts of its preset pinned, as the end-to-end
+    // tests above assert them.
+    let sections: [(&str, &str, Vec<Fixture>); 3] = [
+        (
+            "With Asterisk",
+            "asterisk",
+            vec![
+                (cdr_csv_requests, (2, 0)),
+                (ami_requests, (1, 5)),
+                (queue_log_requests, (3, 4)),
+            ],
+        ),
+        (
+            "With FreeSWITCH",
+            "freeswitch",
+            vec![(json_cdr_requests, (1, 1)), (esl_requests, (1, 6))],
+        ),
+        ("With Kamailio", "kamailio", vec![(acc_requests, (3, 2))]),
+    ];
+    for (section, vendor, fixtures) in sections {
+        let sources = guide_sources(section);
+        assert!(!sources.is_empty(), "{section}");
+        for (requests, pinned) in fixtures {
+            let requests = requests();
+            let (events, invalid, ignored) = normalized(vendor, &requests, &sources);
+            let (detected, ..) = normalized(vendor, &requests, &[]);
+            assert!(!events.is_empty(), "{section}");
+            assert_eq!(
+                events, detected,
+                "{section}: the guide's sources change the events"
+            );
+            assert_eq!(
+                (invalid, ignored),
+                pinned,
+                "{section}: not pinned as documented"
+            );
+        }
+    }
+    // Order matters for FreeSWITCH: the vendor entry first would read the event file as CDRs.
+    let mut reversed = guide_sources("With FreeSWITCH");
+    reversed.reverse();
+    let (events, ..) = normalized("freeswitch", &esl_requests(), &reversed);
+    assert!(events.is_empty(), "{events:?}");
 }
