@@ -30,6 +30,8 @@ const WAIT: Duration = Duration::from_secs(15);
 struct Query {
     /// Series names selected, each with the label names its `{…}` matchers use.
     selectors: Vec<(String, Vec<String>)>,
+    /// `label="value"` matchers with a literal value (no Grafana variable): (series, label, value).
+    equalities: Vec<(String, String, String)>,
     /// Label names of `by (…)`, `without (…)`, `on (…)`, `ignoring (…)`, `group_left (…)` and
     /// `group_right (…)`, each with the series names of the expression they apply to.
     groupings: Vec<Grouping>,
@@ -54,8 +56,9 @@ impl Query {
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Ident(String),
-    /// `{…}`: the label names of its matchers, and the value of `__name__="…"` if any.
-    Matchers(Vec<String>, Option<String>),
+    /// `{…}`: the label names of its matchers, the value of `__name__="…"` if any, and the
+    /// `label="literal"` matchers.
+    Matchers(Vec<String>, Option<String>, Vec<(String, String)>),
     /// A number, duration, string, range `[…]` or Grafana variable: a value, nothing to check.
     Value,
     Open,
@@ -175,6 +178,7 @@ fn lex(expr: &str) -> Result<Vec<Tok>, String> {
             '{' => {
                 let mut labels = Vec::new();
                 let mut name = None;
+                let mut equalities = Vec::new();
                 i += 1;
                 loop {
                     while i < b.len() && (b[i].is_whitespace() || b[i] == ',') {
@@ -216,10 +220,13 @@ fn lex(expr: &str) -> Result<Vec<Tok>, String> {
                     if key == "__name__" && op == "=" {
                         name = Some(value);
                     } else {
+                        if op == "=" && !value.contains('$') {
+                            equalities.push((key.clone(), value));
+                        }
                         labels.push(key);
                     }
                 }
-                out.push(Tok::Matchers(labels, name));
+                out.push(Tok::Matchers(labels, name, equalities));
             }
             // Numbers and durations: 0.5, 1e-3, 0x1f, 5m, 1h30m, Inf via the ident arm.
             c if c.is_ascii_digit()
@@ -371,22 +378,29 @@ fn read_promql(expr: &str) -> Result<Query, String> {
                 if toks.get(i + 1) == Some(&Tok::Open) {
                     // A function call: its `(` opens a plain group.
                 } else {
-                    let labels = match toks.get(i + 1) {
-                        Some(Tok::Matchers(labels, _)) => {
+                    let (labels, equalities) = match toks.get(i + 1) {
+                        Some(Tok::Matchers(labels, _, equalities)) => {
                             i += 1;
-                            labels.clone()
+                            (labels.clone(), equalities.clone())
                         }
-                        _ => Vec::new(),
+                        _ => Default::default(),
                     };
                     q.selectors.push((w.clone(), labels));
+                    q.equalities
+                        .extend(equalities.into_iter().map(|(l, v)| (w.clone(), l, v)));
                     stack.last_mut().expect("root frame").series.push(w.clone());
                 }
             }
-            Tok::Matchers(labels, name) => {
+            Tok::Matchers(labels, name, equalities) => {
                 let Some(name) = name else {
                     return Err(format!("a selector without a metric name in {expr}"));
                 };
                 q.selectors.push((name.clone(), labels.clone()));
+                q.equalities.extend(
+                    equalities
+                        .iter()
+                        .map(|(l, v)| (name.clone(), l.clone(), v.clone())),
+                );
                 stack
                     .last_mut()
                     .expect("root frame")
@@ -457,6 +471,14 @@ fn promql_reader_finds_series_matchers_and_groupings() {
         [(
             "voip_call_mos_bucket".to_string(),
             strings(&["voip_pbx", "x"])
+        )]
+    );
+    assert_eq!(
+        q.equalities,
+        [(
+            "voip_call_mos_bucket".to_string(),
+            "x".to_string(),
+            "a}b,c=\"d\"".to_string()
         )]
     );
     assert_eq!(
@@ -735,6 +757,16 @@ fn dashboard_problems(dash: &serde_json::Value, scrape: &Scrape) -> Vec<String> 
                 }
             }
         }
+        for (series, l, v) in &read.equalities {
+            let found = scrape
+                .samples
+                .iter()
+                .any(|s| &s.name == series && s.labels.get(l) == Some(v));
+            // A missing series or label is reported above already.
+            if !found && scrape.has_label(series, l) {
+                problems.push(format!("{}: no {series} has {l}=\"{v}\"", q.place));
+            }
+        }
         for g in &read.groupings {
             for l in &g.labels {
                 let ok = if g.series.is_empty() {
@@ -914,7 +946,7 @@ async fn every_metric_the_dashboard_queries_is_in_a_real_scrape() {
     );
 
     // The check has teeth: a renamed metric, a histogram by its bare name, a label the family
-    // lacks, and a legend label the aggregation drops are all caught.
+    // lacks, a label value it never has, and a legend label the aggregation drops are caught.
     let mut broken = dashboard();
     let panels = broken["panels"].as_array_mut().unwrap();
     let target = |panels: &mut Vec<serde_json::Value>, id: u64| {
@@ -928,22 +960,25 @@ async fn every_metric_the_dashboard_queries_is_in_a_real_scrape() {
     bare["expr"] = "rate(voip_call_mos_count[5m]) + voip_call_mos".into();
     let mut no_label = mos.clone();
     no_label["expr"] = r#"voip_registration_failure_ratio{voip_trunk="a"}"#.into();
+    let mut value = mos.clone();
+    value["expr"] = r#"voip_call_mos_below_ratio{voip_mos_bound="3.50"}"#.into();
     let mut legend = mos.clone();
     legend["expr"] = "sum by (voip_pbx) (voip_calls_active)".into();
     legend["legendFormat"] = "{{voip_trunk}}".into();
     panels.push(serde_json::json!({
-        "id": 999, "title": "broken", "targets": [mos, bare, no_label, legend],
+        "id": 999, "title": "broken", "targets": [mos, bare, no_label, value, legend],
     }));
     let found = dashboard_problems(&broken, &scrape);
     assert_eq!(
         found.len(),
-        4,
-        "expected exactly the four planted problems: {found:#?}"
+        5,
+        "expected exactly the five planted problems: {found:#?}"
     );
     for want in [
         "voip_call_mos_average is not in the scrape",
         "voip_call_mos is a histogram family",
         "voip_registration_failure_ratio has no label voip_trunk",
+        "no voip_call_mos_below_ratio has voip_mos_bound=\"3.50\"",
         "legend {{voip_trunk}} is not a result label",
     ] {
         assert!(
