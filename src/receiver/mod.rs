@@ -276,7 +276,12 @@ impl Ingest {
         peer: Option<SocketAddr>,
     ) -> IngestOutcome {
         let normalized = (self.normalize)(req, &self.sources);
-        let accepted = normalized.events.len() as u64;
+        // Records, not events: a preset can make several events of one record (Kamailio's
+        // answered INVITE is a start and an answer) or one of several (Asterisk's CDR rows of
+        // a queue call), and every record is exactly one of accepted, invalid or ignored.
+        let accepted = record_count(req)
+            .saturating_sub(normalized.invalid)
+            .saturating_sub(normalized.ignored);
         if !normalized.events.is_empty() {
             let refused = match self.tx.try_send(EngineInput::Events(normalized.events)) {
                 Ok(()) => None,
