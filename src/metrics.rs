@@ -15,6 +15,8 @@ pub mod label {
     pub const DISPOSITION: &str = "voip.call.disposition";
     /// Codec (canonical name).
     pub const CODEC: &str = "voip.codec";
+    /// `narrowband` (G.107) or `wideband` (G.107.1) E-model behind a MOS.
+    pub const CODEC_BAND: &str = "voip.codec.band";
     /// Registration outcome.
     pub const REGISTRATION_OUTCOME: &str = "voip.registration.outcome";
     /// Registration kind (endpoint/trunk).

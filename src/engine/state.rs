@@ -411,6 +411,15 @@ impl Engine {
             (label::TRUNK, trunk_name.as_str()),
             (label::CODEC, codec.as_str()),
             (label::DIRECTION, dir),
+            // A wideband score (G.107.1, R up to 129) must not be compared with a narrowband one.
+            (
+                label::CODEC_BAND,
+                if est.wideband {
+                    "wideband"
+                } else {
+                    "narrowband"
+                },
+            ),
         ];
         rec.record(Metric::CallMos, est.mos, &labels);
         rec.record(Metric::CallRFactor, est.r, &labels);

@@ -131,7 +131,8 @@ impl Expected {
     /// `voip.call.mos.mean` per trunk. Returns how many calls had a computable MOS.
     fn mos(mut self, calls: &[(&str, &str, QualityFields)]) -> (Self, usize) {
         let cfg = QualityConfig::default();
-        let mut per_series: BTreeMap<(String, String, String), (u64, f64, f64)> = BTreeMap::new();
+        let mut per_series: BTreeMap<(String, String, String, bool), (u64, f64, f64)> =
+            BTreeMap::new();
         let mut per_trunk: BTreeMap<String, (u64, f64)> = BTreeMap::new();
         let mut computed = 0;
         for (trunk, dir, fields) in calls {
@@ -140,7 +141,12 @@ impl Expected {
             };
             computed += 1;
             let s = per_series
-                .entry((trunk.to_string(), est.codec.clone(), dir.to_string()))
+                .entry((
+                    trunk.to_string(),
+                    est.codec.clone(),
+                    dir.to_string(),
+                    est.wideband,
+                ))
                 .or_default();
             s.0 += 1;
             s.1 += est.mos;
@@ -150,11 +156,13 @@ impl Expected {
             t.1 += est.mos;
         }
         self = self.none(Metric::CallMos).none(Metric::CallRFactor);
-        for ((trunk, codec, dir), (n, mos, r)) in per_series {
+        for ((trunk, codec, dir, wideband), (n, mos, r)) in per_series {
+            let band = if wideband { "wideband" } else { "narrowband" };
             let labels = [
                 (label::TRUNK, trunk.as_str()),
                 (label::CODEC, codec.as_str()),
                 (label::DIRECTION, dir.as_str()),
+                (label::CODEC_BAND, band),
             ];
             self = self.histogram(Metric::CallMos, &labels, n, mos).histogram(
                 Metric::CallRFactor,
@@ -232,7 +240,7 @@ fn mismatches(sink: &OtlpSink, pbx: &str, want: &Expected) -> Vec<String> {
 
 /// A label key as one of the catalogue's `&'static str` constants (attributes come back owned).
 fn label_key(k: &str) -> &'static str {
-    const KEYS: [&str; 12] = [
+    const KEYS: [&str; 13] = [
         label::TRUNK,
         label::DIRECTION,
         label::DISPOSITION,
@@ -245,6 +253,7 @@ fn label_key(k: &str) -> &'static str {
         label::HANGUP_CAUSE,
         label::MOS_BOUND,
         label::QUANTILE,
+        label::CODEC_BAND,
     ];
     KEYS.into_iter()
         .find(|c| *c == k)
