@@ -131,8 +131,7 @@ impl Expected {
     /// `voip.call.mos.mean` per trunk. Returns how many calls had a computable MOS.
     fn mos(mut self, calls: &[(&str, &str, QualityFields)]) -> (Self, usize) {
         let cfg = QualityConfig::default();
-        let mut per_series: BTreeMap<(String, String, String, bool), (u64, f64, f64)> =
-            BTreeMap::new();
+        let mut per_series: BTreeMap<SeriesKey, (u64, f64, f64)> = BTreeMap::new();
         let mut per_trunk: BTreeMap<String, (u64, f64)> = BTreeMap::new();
         let mut computed = 0;
         for (trunk, dir, fields) in calls {
@@ -237,6 +236,9 @@ fn mismatches(sink: &OtlpSink, pbx: &str, want: &Expected) -> Vec<String> {
     }
     out
 }
+
+/// (trunk, codec, direction, wideband) of one MOS series.
+type SeriesKey = (String, String, String, bool);
 
 /// A label key as one of the catalogue's `&'static str` constants (attributes come back owned).
 fn label_key(k: &str) -> &'static str {
