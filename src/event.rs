@@ -193,6 +193,24 @@ pub struct CallRecord {
     pub quality: QualityFields,
 }
 
+impl CallRecord {
+    /// A record with only the required fields; presets and tests fill in what their source has.
+    pub fn new(call_id: impl Into<String>, disposition: Disposition) -> Self {
+        CallRecord {
+            call_id: call_id.into(),
+            disposition,
+            duration: None,
+            billable_duration: None,
+            post_dial_delay: None,
+            trunk: None,
+            direction: Direction::Unknown,
+            sip_status: None,
+            hangup_cause: None,
+            quality: QualityFields::default(),
+        }
+    }
+}
+
 /// One VoIP event of the input contract (`docs/schema.md`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum VoipEventKind {

@@ -456,18 +456,7 @@ fn streamed_events_give_direction_and_talk_time_without_a_cdr() {
         post_dial_delay: None,
     };
     e.on_event(&ev(answer), t(3), &mut rec);
-    let end = VoipEventKind::CallEnd(CallRecord {
-        call_id: "s1".into(),
-        disposition: Disposition::Answered,
-        duration: None,
-        billable_duration: None,
-        post_dial_delay: None,
-        trunk: None,
-        direction: Direction::Unknown,
-        sip_status: None,
-        hangup_cause: None,
-        quality: QualityFields::default(),
-    });
+    let end = VoipEventKind::CallEnd(CallRecord::new("s1", Disposition::Answered));
     e.on_event(&ev(end), t(93), &mut rec);
     let labels = [(label::TRUNK, "a"), (label::DIRECTION, "inbound")];
     assert_eq!(rec.counter(Metric::Calls, &labels), 1);

@@ -408,7 +408,7 @@ fn value_equals(kv: &KeyValue, want: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::{CallRecord, Direction, Disposition, QualityFields};
+    use crate::event::{CallRecord, Direction, Disposition};
     use coerce::tests::{i, kvl, s};
     use opentelemetry_proto::tonic::common::v1::AnyValue;
     use opentelemetry_proto::tonic::logs::v1::{ResourceLogs, ScopeLogs};
@@ -585,18 +585,7 @@ mod tests {
         );
         assert_eq!(
             n.events[1].kind,
-            VoipEventKind::CallEnd(CallRecord {
-                call_id: "x".into(),
-                disposition: Disposition::Answered,
-                duration: None,
-                billable_duration: None,
-                post_dial_delay: None,
-                trunk: None,
-                direction: Direction::Unknown,
-                sip_status: None,
-                hangup_cause: None,
-                quality: QualityFields::default(),
-            })
+            VoipEventKind::CallEnd(CallRecord::new("x", Disposition::Answered))
         );
     }
 

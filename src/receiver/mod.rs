@@ -357,7 +357,7 @@ fn truncate_at_char(s: &mut String, max: usize) {
 mod tests {
     use super::*;
     use crate::event::VoipEventKind;
-    use crate::event::{CallRecord, Direction, Disposition, EventMeta, QualityFields, VoipEvent};
+    use crate::event::{CallRecord, Disposition, EventMeta, VoipEvent};
     use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 
     fn request(names: &[&str]) -> ExportLogsServiceRequest {
@@ -393,18 +393,7 @@ mod tests {
                         pbx: "pbx".into(),
                         time: None,
                     },
-                    kind: VoipEventKind::Cdr(CallRecord {
-                        call_id: "c".into(),
-                        disposition: Disposition::Answered,
-                        duration: None,
-                        billable_duration: None,
-                        post_dial_delay: None,
-                        trunk: None,
-                        direction: Direction::Unknown,
-                        sip_status: None,
-                        hangup_cause: None,
-                        quality: QualityFields::default(),
-                    }),
+                    kind: VoipEventKind::Cdr(CallRecord::new("c", Disposition::Answered)),
                 }),
                 "bad" => {
                     n.invalid += 1;
