@@ -4,7 +4,8 @@
 //! encoded requests, measured in the same run so the ratio survives a busy machine.
 //!
 //! The full path runs three times, once per recorder, so the cost of the OpenTelemetry SDK is
-//! visible:
+//! visible, after a transport-only run (the receiver's mapping returns nothing: gRPC, HTTP/2,
+//! tonic's decode and the in-process clients, no normalize, no engine):
 //! - `null`: a recorder that drops everything (engine state only);
 //! - `otel, no reader`: `Telemetry::start` with every exporter off. The SDK then has no metric
 //!   reader, so its instruments are no-ops: this measures our attribute building only;
@@ -12,7 +13,9 @@
 //!   SDK really aggregates every measurement — the shape of the default configuration.
 //!
 //! Single-thread stages (decode, decode + normalize, decode + normalize + engine) are printed too,
-//! to tell where the time goes.
+//! to tell where the time goes. Every stage reports records per wall second (what neighbours on
+//! a shared machine depress) and per CPU second used (`/proc/.../stat`, 10 ms ticks; for the full
+//! path the whole process, clients included).
 //!
 //! Run: `cargo bench --bench ingest`. Figures are printed, never asserted. Clients run in the
 //! same process and send pre-encoded bytes, so they pay no protobuf encoding; they still share
@@ -52,11 +55,40 @@ use tokio_util::sync::CancellationToken;
 const RECORDS_PER_REQUEST: usize = 100;
 /// Distinct encoded requests cycled through (distinct call ids, so nothing is cached by accident).
 const DISTINCT_REQUESTS: usize = 64;
-const CLIENTS: usize = 4;
+/// Concurrent gRPC clients (each sends its next request when the last is answered); a
+/// Collector's exporter queue has 10 consumers by default. `INGEST_CLIENTS` overrides.
+const CLIENTS: usize = 8;
+
+fn clients() -> usize {
+    std::env::var("INGEST_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(CLIENTS)
+}
 const WARMUP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(2);
 /// Rounds over every stage; each stage reports its best round and the range.
 const ROUNDS: usize = 3;
+
+/// The clients' own runtime, apart from the server's (as a Collector is another process): with
+/// both on one runtime, the clients' tasks and the server's ping-pong between the same two
+/// workers, which then park and wake thousands of times a second and measure tokio, not us.
+static CLIENT_RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+
+fn client_runtime() -> &'static tokio::runtime::Runtime {
+    CLIENT_RUNTIME.get_or_init(|| {
+        let threads = std::env::var("INGEST_CLIENT_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1);
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .thread_name("client")
+            .enable_all()
+            .build()
+            .expect("client runtime")
+    })
+}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -115,6 +147,8 @@ impl Recorder for Counting {
 
 #[derive(Clone, Copy, PartialEq)]
 enum RecorderKind {
+    /// No normalize, no engine: the receiver's mapping returns nothing (transport + decode).
+    TransportOnly,
     Null,
     OtelNoReader,
     OtelPrometheus,
@@ -123,6 +157,7 @@ enum RecorderKind {
 impl RecorderKind {
     fn name(self) -> &'static str {
         match self {
+            RecorderKind::TransportOnly => "transport only (no normalize)",
             RecorderKind::Null => "null recorder",
             RecorderKind::OtelNoReader => "otel recorder, no reader",
             RecorderKind::OtelPrometheus => "otel recorder + prometheus reader",
@@ -131,7 +166,7 @@ impl RecorderKind {
 
     fn exporters(self) -> Option<ExportersConfig> {
         match self {
-            RecorderKind::Null => None,
+            RecorderKind::TransportOnly | RecorderKind::Null => None,
             RecorderKind::OtelNoReader => Some(ExportersConfig {
                 otlp: None,
                 prometheus: None,
@@ -155,12 +190,46 @@ fn resource() -> ResourceInfo {
     }
 }
 
+/// A stage's throughput: per wall-clock second (what a neighbour's load on this shared machine
+/// depresses) and per CPU second actually used (what it hardly touches).
+#[derive(Clone, Copy, Default)]
+struct Rate {
+    wall: f64,
+    cpu: f64,
+}
+
+/// utime + stime in clock ticks (100 Hz) of `/proc/<what>/stat`: `self` is the whole process,
+/// `thread-self` the calling thread.
+fn cpu_ticks(what: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{what}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+fn rate(records: u64, wall_secs: f64, ticks: u64) -> Rate {
+    Rate {
+        wall: records as f64 / wall_secs,
+        cpu: records as f64 / (ticks.max(1) as f64 / 100.0),
+    }
+}
+
 /// Records per second of `stage` run over the bodies on one thread for `MEASURE`.
 fn single_thread_rate(
     bodies: &[Bytes],
     mut stage: impl FnMut(ExportLogsServiceRequest) -> usize,
-) -> f64 {
+) -> Rate {
     let mut records = 0u64;
+    let ticks = cpu_ticks("thread-self");
     let start = std::time::Instant::now();
     let mut i = 0usize;
     while start.elapsed() < MEASURE {
@@ -171,11 +240,15 @@ fn single_thread_rate(
             i += 1;
         }
     }
-    records as f64 / start.elapsed().as_secs_f64()
+    rate(
+        records,
+        start.elapsed().as_secs_f64(),
+        cpu_ticks("thread-self") - ticks,
+    )
 }
 
 /// Decode only.
-fn decode_rate(bodies: &[Bytes]) -> f64 {
+fn decode_rate(bodies: &[Bytes]) -> Rate {
     single_thread_rate(bodies, |req| {
         let n = req.resource_logs[0].scope_logs[0].log_records.len();
         std::hint::black_box(&req);
@@ -184,7 +257,7 @@ fn decode_rate(bodies: &[Bytes]) -> f64 {
 }
 
 /// Decode + normalize (no sources configured, as in the full path).
-fn normalize_rate(bodies: &[Bytes]) -> f64 {
+fn normalize_rate(bodies: &[Bytes]) -> Rate {
     single_thread_rate(bodies, |req| {
         let n = callpulse::normalize::normalize_request(&req, &[]);
         std::hint::black_box(&n);
@@ -193,7 +266,7 @@ fn normalize_rate(bodies: &[Bytes]) -> f64 {
 }
 
 /// Decode + normalize + `Engine::handle`, synchronously on one thread, with `rec`.
-fn engine_rate(bodies: &[Bytes], rec: &mut dyn Recorder) -> f64 {
+fn engine_rate(bodies: &[Bytes], rec: &mut dyn Recorder) -> Rate {
     let mut engine = Engine::new(&Config::default());
     single_thread_rate(bodies, |req| {
         let n = callpulse::normalize::normalize_request(&req, &[]);
@@ -260,8 +333,9 @@ fn peak_rss_mib() -> f64 {
 /// What one full-path run measured.
 #[derive(Default)]
 struct FullPath {
-    /// CDRs the engine applied per second during the window.
-    engine_rate: f64,
+    /// CDRs the engine applied during the window, per second and per CPU second of the whole
+    /// process (server and in-process clients together).
+    engine_rate: Rate,
     /// Records answered OK per second during the window.
     ok_rate: f64,
     refused_requests: u64,
@@ -306,9 +380,15 @@ async fn full_path(bodies: &Arc<Vec<Bytes>>, kind: RecorderKind) -> FullPath {
         Arc::clone(&stats),
     ));
     let shutdown = CancellationToken::new();
-    let handle = callpulse::receiver::start(
+    let normalize: callpulse::receiver::NormalizeFn = if kind == RecorderKind::TransportOnly {
+        |_, _| callpulse::normalize::Normalized::default()
+    } else {
+        callpulse::normalize::normalize_request
+    };
+    let handle = callpulse::receiver::start_with_normalizer(
         &rcfg,
         Arc::from(Vec::new()),
+        normalize,
         tx,
         Arc::clone(&stats),
         shutdown.clone(),
@@ -324,9 +404,9 @@ async fn full_path(bodies: &Arc<Vec<Bytes>>, kind: RecorderKind) -> FullPath {
         refused_requests: AtomicU64::new(0),
         failed_requests: AtomicU64::new(0),
     });
-    let clients: Vec<_> = (0..CLIENTS)
+    let clients: Vec<_> = (0..clients())
         .map(|c| {
-            tokio::spawn(client(
+            client_runtime().spawn(client(
                 addr,
                 Arc::clone(bodies),
                 c * 7,
@@ -339,9 +419,16 @@ async fn full_path(bodies: &Arc<Vec<Bytes>>, kind: RecorderKind) -> FullPath {
     tokio::time::sleep(WARMUP).await;
     let calls_before = calls.load(Ordering::Relaxed);
     counting.store(true, Ordering::Relaxed);
+    let ticks = cpu_ticks("self");
     let start = Instant::now();
     tokio::time::sleep(MEASURE).await;
-    let calls_seen = calls.load(Ordering::Relaxed) - calls_before;
+    let calls_seen = if kind == RecorderKind::TransportOnly {
+        // Nothing reaches the engine: count what the receiver answered.
+        counters.ok_records.load(Ordering::Relaxed)
+    } else {
+        calls.load(Ordering::Relaxed) - calls_before
+    };
+    let ticks = cpu_ticks("self") - ticks;
     counting.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     run.store(false, Ordering::Relaxed);
@@ -359,7 +446,7 @@ async fn full_path(bodies: &Arc<Vec<Bytes>>, kind: RecorderKind) -> FullPath {
             .expect("telemetry stops");
     }
     FullPath {
-        engine_rate: calls_seen as f64 / elapsed,
+        engine_rate: rate(calls_seen, elapsed, ticks),
         ok_rate: counters.ok_records.load(Ordering::Relaxed) as f64 / elapsed,
         refused_requests: counters.refused_requests.load(Ordering::Relaxed),
         failed_requests: counters.failed_requests.load(Ordering::Relaxed),
@@ -382,25 +469,33 @@ async fn otel_recorder() -> (Telemetry, Box<dyn Recorder>) {
     (t, rec)
 }
 
-/// Highest and lowest rate of a stage over the interleaved rounds.
+/// A stage's rates over the interleaved rounds.
 #[derive(Default)]
 struct Range {
-    rates: Vec<f64>,
+    rates: Vec<Rate>,
 }
 
 impl Range {
     fn best(&self) -> f64 {
-        self.rates.iter().copied().fold(0.0, f64::max)
+        self.rates.iter().map(|r| r.wall).fold(0.0, f64::max)
     }
     fn worst(&self) -> f64 {
-        self.rates.iter().copied().fold(f64::INFINITY, f64::min)
+        self.rates
+            .iter()
+            .map(|r| r.wall)
+            .fold(f64::INFINITY, f64::min)
+    }
+    /// Records per CPU second, best round.
+    fn cpu(&self) -> f64 {
+        self.rates.iter().map(|r| r.cpu).fold(0.0, f64::max)
     }
     fn show(&self) -> String {
         format!(
-            "{:>9.0} records/s (rounds {:.0}–{:.0})",
+            "{:>8.0}/s (rounds {:.0}–{:.0}), {:>8.0}/CPU-s",
             self.best(),
             self.worst(),
-            self.best()
+            self.best(),
+            self.cpu()
         )
     }
 }
@@ -411,12 +506,63 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
+/// `INGEST_PROFILE=<stage>`: runs one stage alone, for a profiler to attach to
+/// (`decode`, `normalize`, `engine-null`, `engine-otel`, `transport`, `full-null`, `full-otel`,
+/// `full-otel-prom`).
+async fn profile(stage: &str, bodies: &Arc<Vec<Bytes>>) {
+    let b = Arc::clone(bodies);
+    let rate = match stage {
+        "decode" => tokio::task::spawn_blocking(move || decode_rate(&b))
+            .await
+            .expect("stage"),
+        "normalize" => tokio::task::spawn_blocking(move || normalize_rate(&b))
+            .await
+            .expect("stage"),
+        "engine-null" => tokio::task::spawn_blocking(move || engine_rate(&b, &mut NullRecorder))
+            .await
+            .expect("stage"),
+        "engine-otel" => {
+            let (telemetry, mut rec) = otel_recorder().await;
+            let r = tokio::task::spawn_blocking(move || engine_rate(&b, rec.as_mut()))
+                .await
+                .expect("stage");
+            drop(telemetry);
+            r
+        }
+        "full-null" => full_path(bodies, RecorderKind::Null).await.engine_rate,
+        "transport" => {
+            full_path(bodies, RecorderKind::TransportOnly)
+                .await
+                .engine_rate
+        }
+        "full-otel" => {
+            full_path(bodies, RecorderKind::OtelNoReader)
+                .await
+                .engine_rate
+        }
+        "full-otel-prom" => {
+            full_path(bodies, RecorderKind::OtelPrometheus)
+                .await
+                .engine_rate
+        }
+        other => panic!("unknown stage {other:?}"),
+    };
+    println!(
+        "{stage}: {:.0} records/s, {:.0} records per CPU second",
+        rate.wall, rate.cpu
+    );
+}
+
 async fn run() {
     let bodies = Arc::new(bodies());
+    if let Ok(stage) = std::env::var("INGEST_PROFILE") {
+        return profile(&stage, &bodies).await;
+    }
     let bytes_per_request = bodies.iter().map(Bytes::len).sum::<usize>() / bodies.len();
     println!(
         "ingest bench: {RECORDS_PER_REQUEST} voip.cdr records per request, {bytes_per_request} bytes encoded, \
-         {CLIENTS} gRPC clients, {ROUNDS} interleaved rounds of {}s per stage, {} cores, load average {}",
+         {} gRPC clients, {ROUNDS} interleaved rounds of {}s per stage, {} cores, load average {}",
+        clients(),
         MEASURE.as_secs(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         loadavg()
@@ -425,6 +571,7 @@ async fn run() {
     // hits every stage alike; each stage's figure is its best round (least disturbed).
     let (mut decode, mut normalize, mut engine_null, mut engine_otel) = Default::default();
     let kinds = [
+        RecorderKind::TransportOnly,
         RecorderKind::Null,
         RecorderKind::OtelNoReader,
         RecorderKind::OtelPrometheus,
@@ -484,7 +631,7 @@ async fn run() {
     );
     for (kind, range, totals) in &full {
         println!(
-            "full path, {:<34}{} through the engine (best {:.0} answered OK/s; {} refused, {} failed requests)",
+            "full path, {:<34}{} (best {:.0} answered OK/s; {} refused, {} failed requests)",
             format!("{}:", kind.name()),
             range.show(),
             totals.ok_rate,
@@ -496,13 +643,15 @@ async fn run() {
     println!("ratios, best rounds (target: full path ≥ 50 % of decode only, ≥ 200,000 records/s):");
     for (kind, range, _) in &full {
         println!(
-            "  full path, {:<34} {:>5.1} % of decode only",
+            "  full path, {:<34} {:>5.1} % of decode only; {:.2} µs CPU per record ({:.1} % of decode's CPU rate)",
             format!("{}:", kind.name()),
-            100.0 * range.best() / d
+            100.0 * range.best() / d,
+            1e6 / range.cpu(),
+            100.0 * range.cpu() / decode.cpu()
         );
     }
-    let null = full[0].1.best();
-    for (kind, range, _) in &full[1..] {
+    let null = full[1].1.best();
+    for (kind, range, _) in &full[2..] {
         println!(
             "  {} / null recorder: {:.1} %",
             kind.name(),
@@ -516,11 +665,11 @@ async fn run() {
         100.0 * engine_otel.best() / d
     );
     println!(
-        "  1-thread cost per record: decode {:.2} µs, normalize {:.2} µs, engine {:.2} µs, otel recorder {:.2} µs",
-        1e6 / d,
-        1e6 / normalize.best() - 1e6 / d,
-        1e6 / engine_null.best() - 1e6 / normalize.best(),
-        1e6 / engine_otel.best() - 1e6 / engine_null.best()
+        "  1-thread CPU per record: decode {:.2} µs, + normalize {:.2} µs, + engine {:.2} µs, + otel recorder {:.2} µs",
+        1e6 / decode.cpu(),
+        1e6 / normalize.cpu() - 1e6 / decode.cpu(),
+        1e6 / engine_null.cpu() - 1e6 / normalize.cpu(),
+        1e6 / engine_otel.cpu() - 1e6 / engine_null.cpu()
     );
     println!(
         "peak RSS of the whole bench process: {:.1} MiB; load average at the end {}",
@@ -529,6 +678,6 @@ async fn run() {
     );
 }
 
-fn push(r: &mut Range, v: f64) {
+fn push(r: &mut Range, v: Rate) {
     r.rates.push(v);
 }
