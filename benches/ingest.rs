@@ -216,6 +216,23 @@ fn cpu_ticks(what: &str) -> u64 {
     field(11) + field(12)
 }
 
+/// (busy, all) clock ticks of the whole machine, from `/proc/stat`.
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    let get = |i: usize| v.get(i).copied().unwrap_or(0);
+    // user nice system idle iowait irq softirq steal
+    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
+    (busy, busy + get(3) + get(4))
+}
+
 fn rate(records: u64, wall_secs: f64, ticks: u64) -> Rate {
     Rate {
         wall: records as f64 / wall_secs,
@@ -340,6 +357,8 @@ struct FullPath {
     ok_rate: f64,
     refused_requests: u64,
     failed_requests: u64,
+    /// Cores the rest of the machine kept busy meanwhile (other processes on a shared machine).
+    others_cores: f64,
 }
 
 /// Receiver → normalize → queue → engine task → recorder, driven by `CLIENTS` gRPC clients.
@@ -420,8 +439,10 @@ async fn full_path(bodies: &Arc<Vec<Bytes>>, kind: RecorderKind) -> FullPath {
     let calls_before = calls.load(Ordering::Relaxed);
     counting.store(true, Ordering::Relaxed);
     let ticks = cpu_ticks("self");
+    let machine = machine_ticks();
     let start = Instant::now();
     tokio::time::sleep(MEASURE).await;
+    let machine_after = machine_ticks();
     let calls_seen = if kind == RecorderKind::TransportOnly {
         // Nothing reaches the engine: count what the receiver answered.
         counters.ok_records.load(Ordering::Relaxed)
@@ -429,6 +450,9 @@ async fn full_path(bodies: &Arc<Vec<Bytes>>, kind: RecorderKind) -> FullPath {
         calls.load(Ordering::Relaxed) - calls_before
     };
     let ticks = cpu_ticks("self") - ticks;
+    let others_cores = (machine_after.0 - machine.0).saturating_sub(ticks) as f64
+        / ((machine_after.1 - machine.1).max(1) as f64)
+        * std::thread::available_parallelism().map_or(1.0, |n| n.get() as f64);
     counting.store(false, Ordering::Relaxed);
     let elapsed = start.elapsed().as_secs_f64();
     run.store(false, Ordering::Relaxed);
@@ -450,6 +474,7 @@ async fn full_path(bodies: &Arc<Vec<Bytes>>, kind: RecorderKind) -> FullPath {
         ok_rate: counters.ok_records.load(Ordering::Relaxed) as f64 / elapsed,
         refused_requests: counters.refused_requests.load(Ordering::Relaxed),
         failed_requests: counters.failed_requests.load(Ordering::Relaxed),
+        others_cores,
     }
 }
 
@@ -529,7 +554,11 @@ async fn profile(stage: &str, bodies: &Arc<Vec<Bytes>>) {
             drop(telemetry);
             r
         }
-        "full-null" => full_path(bodies, RecorderKind::Null).await.engine_rate,
+        "full-null" => {
+            let r = full_path(bodies, RecorderKind::Null).await;
+            println!("other processes used {:.2} cores meanwhile", r.others_cores);
+            r.engine_rate
+        }
         "transport" => {
             full_path(bodies, RecorderKind::TransportOnly)
                 .await
@@ -611,6 +640,7 @@ async fn run() {
             last.refused_requests += r.refused_requests;
             last.failed_requests += r.failed_requests;
             last.ok_rate = last.ok_rate.max(r.ok_rate);
+            last.others_cores = last.others_cores.max(r.others_cores);
         }
     }
     println!(
@@ -631,12 +661,14 @@ async fn run() {
     );
     for (kind, range, totals) in &full {
         println!(
-            "full path, {:<34}{} (best {:.0} answered OK/s; {} refused, {} failed requests)",
+            "full path, {:<34}{} (best {:.0} answered OK/s; {} refused, {} failed requests; \
+             other processes used up to {:.2} cores meanwhile)",
             format!("{}:", kind.name()),
             range.show(),
             totals.ok_rate,
             totals.refused_requests,
-            totals.failed_requests
+            totals.failed_requests,
+            totals.others_cores
         );
     }
     let d = decode.best();
