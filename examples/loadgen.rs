@@ -100,9 +100,14 @@ fn proc_cpu_ticks(pid: &str) -> Option<u64> {
 }
 
 fn proc_rss_kib(pid: &str) -> Option<u64> {
+    proc_status_kib(pid, "VmRSS:")
+}
+
+/// A `kB` field of `/proc/<pid>/status`: `VmRSS:` now, `VmHWM:` the peak since the process began.
+fn proc_status_kib(pid: &str, field: &str) -> Option<u64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     s.lines()
-        .find(|l| l.starts_with("VmRSS:"))?
+        .find(|l| l.starts_with(field))?
         .split_whitespace()
         .nth(1)?
         .parse()
@@ -124,6 +129,7 @@ async fn main() {
     let mut ticker = tokio::time::interval(period);
     let (mut sent, mut refused) = (0u64, 0u64);
     let cpu0 = proc_cpu_ticks(&pid);
+    let rss0 = proc_rss_kib(&pid).unwrap_or(0);
     let start = Instant::now();
     let mut max_rss = 0;
     let mut seq = 0;
@@ -147,9 +153,11 @@ async fn main() {
         // Clock ticks are 100 Hz on Linux.
         let cpu_s = (c1 - c0) as f64 / 100.0;
         println!(
-            "callpulse (pid {pid}): {:.2} % of one core, max RSS {:.1} MiB (targets ≤ 3 %, ≤ 25 MiB)",
+            "callpulse (pid {pid}): {:.2} % of one core, max RSS {:.1} MiB sampled, peak RSS (VmHWM, whole life) {:.1} MiB, RSS at start {:.1} MiB (targets ≤ 3 %, ≤ 25 MiB)",
             100.0 * cpu_s / wall,
-            max_rss.max(proc_rss_kib(&pid).unwrap_or(0)) as f64 / 1024.0
+            max_rss.max(proc_rss_kib(&pid).unwrap_or(0)) as f64 / 1024.0,
+            proc_status_kib(&pid, "VmHWM:").unwrap_or(0) as f64 / 1024.0,
+            rss0 as f64 / 1024.0
         );
     }
 }

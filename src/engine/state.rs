@@ -94,12 +94,21 @@ fn status_class(code: u16) -> &'static str {
 }
 
 /// Q.850 causes are 1..=127; anything else folds into `other` to keep the label set bounded.
-fn hangup_cause_label(cause: u16) -> String {
-    if (1..=127).contains(&cause) {
-        cause.to_string()
-    } else {
-        label::OTHER.to_string()
+/// Written into `buf` so the per-CDR path allocates nothing.
+fn hangup_cause_label(cause: u16, buf: &mut [u8; 3]) -> &str {
+    if !(1..=127).contains(&cause) {
+        return label::OTHER;
     }
+    let (mut n, mut start) = (cause, buf.len());
+    while let Some(i) = start.checked_sub(1) {
+        buf[i] = b'0' + (n % 10) as u8;
+        start = i;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[start..]).unwrap_or(label::OTHER)
 }
 
 fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
@@ -284,10 +293,9 @@ impl Engine {
             (None, Some(t)) => t,
             (None, None) => self.trunks.intern(None),
         };
-        let (pbx_name, trunk_name) = (
-            self.pbxs.name(pbx).to_string(),
-            self.trunks.name(trunk).to_string(),
-        );
+        // Borrowed from the interned names: no allocation per record. The borrows end before
+        // the `&mut self` calls below.
+        let (pbx_name, trunk_name) = (self.pbxs.name(pbx), self.trunks.name(trunk));
         let direction = match (r.direction, ended) {
             (Direction::Unknown, Some(e)) => e.direction,
             (d, _) => d,
@@ -297,8 +305,8 @@ impl Engine {
             Metric::Calls,
             1,
             &[
-                (label::PBX, &pbx_name),
-                (label::TRUNK, &trunk_name),
+                (label::PBX, pbx_name),
+                (label::TRUNK, trunk_name),
                 (label::DIRECTION, dir),
                 (label::DISPOSITION, r.disposition.as_str()),
             ],
@@ -314,8 +322,8 @@ impl Engine {
                 Metric::CallDuration,
                 d.as_secs_f64(),
                 &[
-                    (label::PBX, &pbx_name),
-                    (label::TRUNK, &trunk_name),
+                    (label::PBX, pbx_name),
+                    (label::TRUNK, trunk_name),
                     (label::DIRECTION, dir),
                 ],
             );
@@ -325,19 +333,20 @@ impl Engine {
                 Metric::SipResponses,
                 1,
                 &[
-                    (label::PBX, &pbx_name),
-                    (label::TRUNK, &trunk_name),
+                    (label::PBX, pbx_name),
+                    (label::TRUNK, trunk_name),
                     (label::STATUS_CLASS, status_class(code)),
                 ],
             );
         }
         if let Some(cause) = r.hangup_cause {
+            let mut buf = [0u8; 3];
             rec.add(
                 Metric::HangupCauses,
                 1,
                 &[
-                    (label::PBX, &pbx_name),
-                    (label::HANGUP_CAUSE, &hangup_cause_label(cause)),
+                    (label::PBX, pbx_name),
+                    (label::HANGUP_CAUSE, hangup_cause_label(cause, &mut buf)),
                 ],
             );
         }
@@ -385,18 +394,16 @@ impl Engine {
         now: SystemTime,
         rec: &mut dyn Recorder,
     ) {
-        let (pbx_name, trunk_name) = (
-            self.pbxs.name(pbx).to_string(),
-            self.trunks.name(trunk).to_string(),
-        );
+        // Borrowed from the interned names, as in `on_call_record`.
+        let (pbx_name, trunk_name) = (self.pbxs.name(pbx), self.trunks.name(trunk));
         let dir = direction.as_str();
         if let Some(m) = q.reported_mos {
             rec.record(
                 Metric::CallMosReported,
                 m,
                 &[
-                    (label::PBX, &pbx_name),
-                    (label::TRUNK, &trunk_name),
+                    (label::PBX, pbx_name),
+                    (label::TRUNK, trunk_name),
                     (label::DIRECTION, dir),
                 ],
             );
@@ -405,11 +412,10 @@ impl Engine {
             return;
         };
         let codec_id = self.codecs.intern(Some(&est.codec));
-        let codec = self.codecs.name(codec_id).to_string();
         let labels = [
-            (label::PBX, pbx_name.as_str()),
-            (label::TRUNK, trunk_name.as_str()),
-            (label::CODEC, codec.as_str()),
+            (label::PBX, pbx_name),
+            (label::TRUNK, trunk_name),
+            (label::CODEC, self.codecs.name(codec_id)),
             (label::DIRECTION, dir),
             // A wideband score (G.107.1, R up to 129) must not be compared with a narrowband one.
             (
@@ -849,5 +855,25 @@ impl Engine {
         }
         self.trunk_state
             .retain(|_, ts| !ts.calls.is_empty() || !ts.pdd.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hangup_cause_labels_are_the_decimal_cause_or_other() {
+        for cause in 0..=1000u16 {
+            let mut buf = [0u8; 3];
+            let want = if (1..=127).contains(&cause) {
+                cause.to_string()
+            } else {
+                label::OTHER.to_string()
+            };
+            assert_eq!(hangup_cause_label(cause, &mut buf), want, "cause {cause}");
+        }
+        let mut buf = [0u8; 3];
+        assert_eq!(hangup_cause_label(u16::MAX, &mut buf), label::OTHER);
     }
 }
