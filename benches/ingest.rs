@@ -17,6 +17,10 @@
 //! a shared machine depress) and per CPU second used (`/proc/.../stat`, 10 ms ticks; for the full
 //! path the whole process, clients included).
 //!
+//! On a 2-vCPU machine the full path runs in one of two regimes for a whole stage (~600k or
+//! ~330k records/s, the slow one with ~3x the context switches, the rest of the machine idle);
+//! records per CPU second is the steadier figure. See docs/performance.md.
+//!
 //! Run: `cargo bench --bench ingest`. Figures are printed, never asserted. Clients run in the
 //! same process and send pre-encoded bytes, so they pay no protobuf encoding; they still share
 //! the machine's cores with the server, and the full path is bounded by the one engine task.
