@@ -17,6 +17,10 @@
 //! a shared machine depress) and per CPU second used (`/proc/.../stat`, 10 ms ticks; for the full
 //! path the whole process, clients included).
 //!
+//! On a 2-vCPU machine the full path runs in one of two regimes for a whole stage (~600k or
+//! ~330k records/s, the slow one with ~3x the context switches, the rest of the machine idle);
+//! records per CPU second is the steadier figure. See docs/performance.md.
+//!
 //! Run: `cargo bench --bench ingest`. Figures are printed, never asserted. Clients run in the
 //! same process and send pre-encoded bytes, so they pay no protobuf encoding; they still share
 //! the machine's cores with the server, and the full path is bounded by the one engine task.
@@ -73,21 +77,19 @@ const ROUNDS: usize = 3;
 /// The clients' own runtime, apart from the server's (as a Collector is another process): with
 /// both on one runtime, the clients' tasks and the server's ping-pong between the same two
 /// workers, which then park and wake thousands of times a second and measure tokio, not us.
-static CLIENT_RUNTIME: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
-
-fn client_runtime() -> &'static tokio::runtime::Runtime {
-    CLIENT_RUNTIME.get_or_init(|| {
-        let threads = std::env::var("INGEST_CLIENT_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1);
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(threads)
-            .thread_name("client")
-            .enable_all()
-            .build()
-            .expect("client runtime")
-    })
+/// A fresh one per stage: one reused across stages made every stage after the first run at half
+/// speed (the first full path in a process ran at ~600k records/s, the next ones at ~300k).
+fn client_runtime() -> tokio::runtime::Runtime {
+    let threads = std::env::var("INGEST_CLIENT_THREADS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .thread_name("client")
+        .enable_all()
+        .build()
+        .expect("client runtime")
 }
 
 fn main() {
@@ -423,9 +425,10 @@ async fn full_path(bodies: &Arc<Vec<Bytes>>, kind: RecorderKind) -> FullPath {
         refused_requests: AtomicU64::new(0),
         failed_requests: AtomicU64::new(0),
     });
+    let client_rt = client_runtime();
     let clients: Vec<_> = (0..clients())
         .map(|c| {
-            client_runtime().spawn(client(
+            client_rt.spawn(client(
                 addr,
                 Arc::clone(bodies),
                 c * 7,
@@ -459,6 +462,7 @@ async fn full_path(bodies: &Arc<Vec<Bytes>>, kind: RecorderKind) -> FullPath {
     for c in clients {
         c.await.expect("client task");
     }
+    client_rt.shutdown_background();
     shutdown.cancel();
     handle.wait().await.expect("receiver stops");
     // The receiver held the last sender: the engine drains its queue and stops.
@@ -531,7 +535,7 @@ fn loadavg() -> String {
         .unwrap_or_default()
 }
 
-/// `INGEST_PROFILE=<stage>`: runs one stage alone, for a profiler to attach to
+/// `INGEST_PROFILE=<stage>[,<stage>…]`: runs these stages alone, for a profiler to attach to
 /// (`decode`, `normalize`, `engine-null`, `engine-otel`, `transport`, `full-null`, `full-otel`,
 /// `full-otel-prom`).
 async fn profile(stage: &str, bodies: &Arc<Vec<Bytes>>) {
@@ -584,8 +588,11 @@ async fn profile(stage: &str, bodies: &Arc<Vec<Bytes>>) {
 
 async fn run() {
     let bodies = Arc::new(bodies());
-    if let Ok(stage) = std::env::var("INGEST_PROFILE") {
-        return profile(&stage, &bodies).await;
+    if let Ok(stages) = std::env::var("INGEST_PROFILE") {
+        for stage in stages.split(',') {
+            profile(stage, &bodies).await;
+        }
+        return;
     }
     let bytes_per_request = bodies.iter().map(Bytes::len).sum::<usize>() / bodies.len();
     println!(
