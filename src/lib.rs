@@ -4,6 +4,7 @@
 //! Data flow: `receiver` → `normalize` → `engine` (uses `quality`, `alert`) → `export`;
 //! `probe` → `engine`. See `docs/architecture.md`.
 
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod alert;

@@ -1,6 +1,8 @@
 //! The `callpulse` command: parses arguments, sets up logging and the runtime, maps outcomes to
 //! exit codes (0 clean stop, 1 runtime failure, 2 config or usage error). No logic lives here.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
