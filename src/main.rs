@@ -45,6 +45,9 @@ enum Command {
         /// Simulated-time speed-up of the PBX traffic and the engine's clock (1 = real time).
         #[arg(long, default_value_t = 10)]
         speed: u32,
+        /// Address of the Prometheus `/metrics` endpoint (port 0 picks a free one).
+        #[arg(long, default_value = "127.0.0.1:9464")]
+        prometheus: std::net::SocketAddr,
     },
     /// Probe one SIP URI with OPTIONS, like sipsak: one line per request, then a summary.
     /// Exit 0 healthy, 1 degraded, 2 unreachable.
@@ -167,7 +170,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo { duration, speed } => {
+        Command::Demo {
+            duration,
+            speed,
+            prometheus,
+        } => {
             let duration = match duration
                 .map(|d| parse_duration_arg("duration", &d))
                 .transpose()
@@ -187,7 +194,7 @@ fn main() -> ExitCode {
                         }
                         s.cancel();
                     });
-                    callpulse::demo::run(speed.max(1), shutdown).await
+                    callpulse::demo::run(speed.max(1), prometheus, shutdown).await
                 })
             });
             match result {

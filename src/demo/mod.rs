@@ -118,7 +118,11 @@ fn announce(sim: u64) -> Option<String> {
 }
 
 /// Runs the demo until `shutdown` fires.
-pub async fn run(speed: u32, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    speed: u32,
+    prometheus: SocketAddr,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let local: SocketAddr = ([127, 0, 0, 1], 0).into();
     let responders = shutdown.child_token();
     let lossy = ResponderBehaviour {
@@ -144,7 +148,10 @@ pub async fn run(speed: u32, shutdown: CancellationToken) -> anyhow::Result<()> 
     .await
     .context("starting demo SIP responder")?;
 
-    let cfg = demo_config(speed, sbc_a, sbc_b, sbc_c);
+    let mut cfg = demo_config(speed, sbc_a, sbc_b, sbc_c);
+    cfg.exporters.prometheus = Some(crate::config::PrometheusConfig {
+        endpoint: prometheus,
+    });
     let clock = ManualClock::new(SystemTime::now());
     let (ready_tx, ready_rx) = oneshot::channel();
     let app_shutdown = CancellationToken::new();

@@ -178,3 +178,39 @@ fn probe_command_exit_codes() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+#[test]
+fn the_demo_runs_the_real_pipeline_and_prints_derived_metrics() {
+    let out = Command::new(BIN)
+        .args([
+            "demo",
+            "--duration",
+            "5s",
+            "--speed",
+            "60",
+            "--prometheus",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("callpulse demo:"), "{text}");
+    // 5 s at 60x is 5 simulated minutes: calls, registrations (with the 02:00 burst), queue and
+    // probe series all reach the console, and the registration rule fires.
+    for family in [
+        "voip.calls{",
+        "voip.registration.failure_ratio{",
+        "voip.queue.calls{",
+        "sip.probe.rtt{",
+        "voip.call.mos{",
+    ] {
+        assert!(text.contains(family), "{family} missing:\n{text}");
+    }
+    assert!(text.contains("registration_failures"), "{text}");
+}
