@@ -111,13 +111,15 @@ fn hangup_cause_label(cause: u16, buf: &mut [u8; 3]) -> &str {
     std::str::from_utf8(&buf[start..]).unwrap_or(label::OTHER)
 }
 
-fn quantile(sorted: &[f64], q: f64) -> Option<f64> {
-    if sorted.is_empty() {
+/// Nearest-rank quantile: the smallest value with at least `q` of the samples at or below it.
+/// Selection, not a sort: the gauges are rebuilt every tick, over up to 4,096 samples per trunk.
+fn quantile(samples: &mut [f64], q: f64) -> Option<f64> {
+    if samples.is_empty() {
         return None;
     }
-    // Nearest-rank: the smallest value with at least q of the samples at or below it.
-    let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
-    sorted.get(rank - 1).copied()
+    let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+    let (_, v, _) = samples.select_nth_unstable_by(rank - 1, f64::total_cmp);
+    Some(*v)
 }
 
 fn ratio(num: u64, den: u64) -> Option<f64> {
@@ -778,9 +780,8 @@ impl Engine {
                 .filter(|(at, _)| now.duration_since(*at).unwrap_or_default() <= qwin)
                 .map(|(_, v)| *v)
                 .collect();
-            pdd.sort_unstable_by(f64::total_cmp);
             for (q, q_s) in PDD_QUANTILES {
-                if let Some(v) = quantile(&pdd, q) {
+                if let Some(v) = quantile(&mut pdd, q) {
                     let mut l = base();
                     l.push((label::QUANTILE, q_s.to_string()));
                     push(Metric::KpiPostDialDelay, l, v);

@@ -467,3 +467,32 @@ fn streamed_events_give_direction_and_talk_time_without_a_cdr() {
         Some(90.0)
     );
 }
+
+#[test]
+fn post_dial_delay_percentiles_are_nearest_rank() {
+    let mut e = engine();
+    let mut rec = MemoryRecorder::default();
+    // 1..=100 tenths of a second, in a scrambled order.
+    for i in 0..100u64 {
+        let v = (i * 37) % 100 + 1;
+        let mut c = cdr(&format!("p{i}"), Disposition::Answered, 60, "a");
+        if let VoipEventKind::Cdr(r) = &mut c.kind {
+            r.post_dial_delay = Some(Duration::from_millis(v * 100));
+        }
+        e.on_event(&c, t(0), &mut rec);
+    }
+    let snap = e.on_tick(t(1));
+    let q = |q: &str| {
+        snap.get(
+            Metric::KpiPostDialDelay,
+            &[
+                (label::PBX, "pbx1"),
+                (label::TRUNK, "a"),
+                (label::QUANTILE, q),
+            ],
+        )
+    };
+    assert_eq!(q("0.5"), Some(5.0));
+    assert_eq!(q("0.9"), Some(9.0));
+    assert_eq!(q("0.99"), Some(9.9));
+}
