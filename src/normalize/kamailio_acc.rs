@@ -16,8 +16,7 @@ use super::coerce::{self, Invalid, Problem};
 use super::generic::Fields;
 use super::{Ctx, Out, epoch_of};
 use crate::event::{
-    CallRecord, Direction, Disposition, QualityFields, RegistrationKind, RegistrationOutcome,
-    VoipEventKind,
+    CallRecord, Direction, Disposition, RegistrationKind, RegistrationOutcome, VoipEventKind,
 };
 
 const WHAT: &str = "kamailio_acc";
@@ -191,18 +190,7 @@ pub(crate) fn map(ctx: &Ctx<'_>, fields: &Fields<'_>, out: &mut Out<'_>) -> Resu
 }
 
 fn record(call_id: String, disposition: Disposition) -> CallRecord {
-    CallRecord {
-        call_id,
-        disposition,
-        duration: None,
-        billable_duration: None,
-        post_dial_delay: None,
-        trunk: None,
-        direction: Direction::Unknown,
-        sip_status: None,
-        hangup_cause: None,
-        quality: QualityFields::default(),
-    }
+    CallRecord::new(call_id, disposition)
 }
 
 /// The disposition of a failed INVITE from its final SIP code.

@@ -64,18 +64,7 @@ fn meta(pbx: &str, time: Option<SystemTime>) -> EventMeta {
 }
 
 fn record(call_id: &str, disposition: Disposition) -> CallRecord {
-    CallRecord {
-        call_id: call_id.into(),
-        disposition,
-        duration: None,
-        billable_duration: None,
-        post_dial_delay: None,
-        trunk: None,
-        direction: Direction::Unknown,
-        sip_status: None,
-        hangup_cause: None,
-        quality: QualityFields::default(),
-    }
+    CallRecord::new(call_id, disposition)
 }
 
 #[test]
