@@ -132,7 +132,10 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     if std::env::var_os("TOKIO_WORKER_THREADS").is_none() {
         builder.worker_threads(1);
     }
-    builder.enable_all().build().context("starting the tokio runtime")
+    builder
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")
 }
 
 fn run_service(cfg: Config) -> anyhow::Result<()> {
