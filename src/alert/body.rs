@@ -6,47 +6,20 @@ use std::time::Duration;
 
 use crate::config::{AlertRuleConfig, AlertSignal, CompareOp};
 use crate::metrics::label;
+use crate::signal::SignalUnit;
 
-/// How a signal's numbers read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Unit {
-    /// A MOS on the 1–5 scale, two decimals.
-    Mos,
-    /// A 0..1 ratio shown as a percentage.
-    Percent,
-    /// Seconds shown as milliseconds.
-    Millis,
-    /// A count.
-    Count,
+fn subject(signal: AlertSignal) -> (String, SignalUnit) {
+    (signal.subject(), signal.def().unit)
 }
 
-fn subject(signal: AlertSignal) -> (String, Unit) {
-    match signal {
-        AlertSignal::CallMosMean => ("MOS".into(), Unit::Mos),
-        AlertSignal::CallMosBelowRatio(bound) => (
-            format!("Share of calls with MOS below {bound}"),
-            Unit::Percent,
-        ),
-        AlertSignal::ProbeMos => ("Probe MOS".into(), Unit::Mos),
-        AlertSignal::ProbeLoss => ("Probe loss".into(), Unit::Percent),
-        AlertSignal::ProbeRtt => ("Probe RTT".into(), Unit::Millis),
-        AlertSignal::ProbeUp => ("Probe up".into(), Unit::Count),
-        AlertSignal::ProbeDownRounds => ("Consecutive failed probe rounds".into(), Unit::Count),
-        AlertSignal::RegistrationFailureRatio => {
-            ("Registration failure ratio".into(), Unit::Percent)
-        }
-        AlertSignal::ActiveCallsDrop => ("Active-calls drop".into(), Unit::Percent),
-        AlertSignal::QueueAbandonRatio => ("Queue abandon ratio".into(), Unit::Percent),
-        AlertSignal::Asr => ("ASR".into(), Unit::Percent),
-    }
-}
-
-fn number(v: f64, unit: Unit) -> String {
+fn number(v: f64, unit: SignalUnit) -> String {
     match unit {
-        Unit::Mos => format!("{v:.2}"),
-        Unit::Percent => format!("{:.1}%", v * 100.0),
-        Unit::Millis => format!("{:.0} ms", v * 1000.0),
-        Unit::Count => format!("{v}"),
+        SignalUnit::Mos => format!("{v:.2}"),
+        SignalUnit::Ratio => format!("{:.1}%", v * 100.0),
+        // Round trips and delays read in ms; call durations in seconds.
+        SignalUnit::Seconds if v < 10.0 => format!("{:.0} ms", v * 1000.0),
+        SignalUnit::Seconds => format!("{v:.1} s"),
+        SignalUnit::Count => format!("{v}"),
     }
 }
 
@@ -124,7 +97,7 @@ pub(crate) fn firing(
     let (what, unit) = subject(rule.signal);
     let threshold = match unit {
         // A threshold of 3.5 reads better than 3.50.
-        Unit::Mos => format!("{}", rule.threshold),
+        SignalUnit::Mos => format!("{}", rule.threshold),
         u => number(rule.threshold, u),
     };
     let span = if rule.for_.is_zero() {

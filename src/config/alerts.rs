@@ -10,11 +10,13 @@ use super::model::*;
 use super::tree::Node;
 use super::units::parse_duration;
 use super::walk::{Ctx, Fields, index, parse_float};
+use crate::signal::{SIGNALS, SignalDef, SignalUnit};
 
 const RULE_KEYS: &[&str] = &[
     "name",
     "signal",
     "bound",
+    "quantile",
     "scope",
     "op",
     "threshold",
@@ -24,21 +26,6 @@ const RULE_KEYS: &[&str] = &[
     "severity",
     "keep_firing_for",
     "labels",
-];
-
-/// Signal spellings. `call_mos_below_ratio` takes its bound from the rule's `bound` key.
-pub(crate) const SIGNALS: &[&str] = &[
-    "call_mos_mean",
-    "call_mos_below_ratio",
-    "probe_mos",
-    "probe_loss",
-    "probe_rtt",
-    "probe_up",
-    "probe_down_rounds",
-    "registration_failure_ratio",
-    "active_calls_drop",
-    "queue_abandon_ratio",
-    "asr",
 ];
 
 const SCOPES: &[(&str, AlertScope)] = &[
@@ -64,57 +51,14 @@ const SEVERITIES: &[(&str, Severity)] = &[
 /// Default window of a user rule.
 const DEFAULT_WINDOW: Duration = Duration::from_secs(300);
 
-/// What a signal measures, for threshold checks.
-#[derive(Clone, Copy, PartialEq)]
-enum Unit {
-    Mos,
-    Ratio,
-    Seconds,
-    Count,
-}
-
 /// The config spelling of a signal.
 pub fn signal_name(signal: AlertSignal) -> &'static str {
-    match signal {
-        AlertSignal::CallMosMean => "call_mos_mean",
-        AlertSignal::CallMosBelowRatio(_) => "call_mos_below_ratio",
-        AlertSignal::ProbeMos => "probe_mos",
-        AlertSignal::ProbeLoss => "probe_loss",
-        AlertSignal::ProbeRtt => "probe_rtt",
-        AlertSignal::ProbeUp => "probe_up",
-        AlertSignal::ProbeDownRounds => "probe_down_rounds",
-        AlertSignal::RegistrationFailureRatio => "registration_failure_ratio",
-        AlertSignal::ActiveCallsDrop => "active_calls_drop",
-        AlertSignal::QueueAbandonRatio => "queue_abandon_ratio",
-        AlertSignal::Asr => "asr",
-    }
+    signal.name()
 }
 
 /// The scopes a signal can be grouped by; the first is the default.
 pub fn signal_scopes(signal: AlertSignal) -> &'static [AlertScope] {
-    use AlertScope::*;
-    match signal {
-        AlertSignal::CallMosMean | AlertSignal::CallMosBelowRatio(_) | AlertSignal::Asr => {
-            &[Trunk, Pbx]
-        }
-        AlertSignal::ProbeMos
-        | AlertSignal::ProbeLoss
-        | AlertSignal::ProbeRtt
-        | AlertSignal::ProbeUp
-        | AlertSignal::ProbeDownRounds => &[Target],
-        AlertSignal::RegistrationFailureRatio => &[Pbx],
-        AlertSignal::ActiveCallsDrop => &[Pbx, Trunk],
-        AlertSignal::QueueAbandonRatio => &[Queue],
-    }
-}
-
-fn unit(signal: AlertSignal) -> Unit {
-    match signal {
-        AlertSignal::CallMosMean | AlertSignal::ProbeMos => Unit::Mos,
-        AlertSignal::ProbeRtt => Unit::Seconds,
-        AlertSignal::ProbeDownRounds => Unit::Count,
-        _ => Unit::Ratio,
-    }
+    signal.scopes()
 }
 
 fn scope_name(scope: AlertScope) -> &'static str {
@@ -199,43 +143,44 @@ fn rule(
         }
     }
 
-    let signal_choices: Vec<(&str, &str)> = SIGNALS.iter().map(|s| (*s, *s)).collect();
-    let spelling = ctx.choice(&f, "signal", &signal_choices);
-    let bound = ctx.float(&f, "bound", 1.0, 4.5);
-    let signal = spelling.and_then(|s| {
-        Some(match s {
-            "call_mos_mean" => AlertSignal::CallMosMean,
-            "call_mos_below_ratio" => {
-                if bound.is_none() && !f.has("bound") {
-                    ctx.problem(
-                        f.line,
-                        &f.path,
-                        "call_mos_below_ratio needs \"bound\", the MOS below which a call counts (e.g. 3.5)",
-                    );
-                }
-                AlertSignal::CallMosBelowRatio(bound?)
+    let signal_choices: Vec<(&str, &'static SignalDef)> =
+        SIGNALS.iter().map(|d| (d.name, d)).collect();
+    let def = ctx.choice(&f, "signal", &signal_choices);
+    // A parameterised signal (a MOS bound, a quantile) takes it from its own key; any other
+    // parameter key on the rule is a mistake worth naming.
+    let mut param_value = Some(0.0);
+    for p in SIGNALS.iter().filter_map(|d| d.param) {
+        let mine = def.and_then(|d| d.param).is_some_and(|dp| dp.key == p.key);
+        if mine {
+            param_value = ctx.float(&f, p.key, p.min, p.max);
+            if param_value.is_none() && !f.has(p.key) {
+                let name = def.map_or("", |d| d.name);
+                let example = p.gauge_values.first().map_or("", |g| g.1);
+                ctx.problem(
+                    f.line,
+                    &f.path,
+                    format!("{name} needs \"{}\" (e.g. {example})", p.key),
+                );
             }
-            "probe_mos" => AlertSignal::ProbeMos,
-            "probe_loss" => AlertSignal::ProbeLoss,
-            "probe_rtt" => AlertSignal::ProbeRtt,
-            "probe_up" => AlertSignal::ProbeUp,
-            "probe_down_rounds" => AlertSignal::ProbeDownRounds,
-            "registration_failure_ratio" => AlertSignal::RegistrationFailureRatio,
-            "active_calls_drop" => AlertSignal::ActiveCallsDrop,
-            "queue_abandon_ratio" => AlertSignal::QueueAbandonRatio,
-            _ => AlertSignal::Asr,
-        })
-    });
-    if let Some(s) = spelling
-        && s != "call_mos_below_ratio"
-        && let Some(n) = f.node("bound")
-    {
-        ctx.problem(
-            n.line,
-            &f.path("bound"),
-            format!("bound applies only to call_mos_below_ratio, not to {s}"),
-        );
+        } else if let Some(n) = f.node(p.key) {
+            let users: Vec<&str> = SIGNALS
+                .iter()
+                .filter(|d| d.param.is_some_and(|dp| dp.key == p.key))
+                .map(|d| d.name)
+                .collect();
+            let name = def.map_or("this signal", |d| d.name);
+            ctx.problem(
+                n.line,
+                &f.path(p.key),
+                format!(
+                    "{} applies only to {}, not to {name}",
+                    p.key,
+                    users.join(", ")
+                ),
+            );
+        }
     }
+    let signal = def.and_then(|d| AlertSignal::from_def(d, param_value?));
 
     let scope = ctx.choice(&f, "scope", SCOPES);
     let op = ctx.choice(&f, "op", OPS);
@@ -304,17 +249,17 @@ fn rule(
 /// The threshold in the signal's unit: MOS 1–4.5; ratios 0–1 (or `"5%"`); RTT in seconds (or a
 /// duration like `"150ms"`); rounds a whole number.
 fn threshold(ctx: &mut Ctx<'_>, f: &Fields<'_>, signal: AlertSignal) -> Option<f64> {
-    let u = unit(signal);
-    let name = signal_name(signal);
+    let u = signal.def().unit;
+    let name = signal.name();
     ctx.scalar(f, "threshold", "a number", |t, plain| {
         let t = t.trim();
         let x = match u {
-            Unit::Ratio if t.ends_with('%') => {
+            SignalUnit::Ratio if t.ends_with('%') => {
                 let pct = parse_float(t.trim_end_matches('%').trim(), true)
                     .map_err(|_| format!("expected a percentage like \"5%\", got \"{t}\""))?;
                 pct / 100.0
             }
-            Unit::Seconds if parse_float(t, plain).is_err() => {
+            SignalUnit::Seconds if parse_float(t, plain).is_err() => {
                 parse_duration(t).map(|d| d.as_secs_f64()).map_err(|_| {
                     format!("expected seconds (0.15) or a duration like \"150ms\", got \"{t}\"")
                 })?
@@ -322,19 +267,19 @@ fn threshold(ctx: &mut Ctx<'_>, f: &Fields<'_>, signal: AlertSignal) -> Option<f
             _ => parse_float(t, plain)?,
         };
         let (min, max, what) = match u {
-            Unit::Mos => (1.0, 4.5, "a MOS"),
-            Unit::Ratio => (0.0, 1.0, "a ratio (0 to 1, or a percentage like \"5%\")"),
-            Unit::Seconds => (0.0, 3600.0, "seconds"),
-            Unit::Count => (0.0, 1_000_000.0, "a number of rounds"),
+            SignalUnit::Mos => (1.0, 4.5, "a MOS"),
+            SignalUnit::Ratio => (0.0, 1.0, "a ratio (0 to 1, or a percentage like \"5%\")"),
+            SignalUnit::Seconds => (0.0, 3600.0, "seconds"),
+            SignalUnit::Count => (0.0, 1_000_000.0, "a count"),
         };
         if x < min || x > max {
             return Err(format!(
                 "{name} is {what}: the threshold must be between {min} and {max}, got {t}"
             ));
         }
-        if u == Unit::Count && x.fract() != 0.0 {
+        if u == SignalUnit::Count && x.fract() != 0.0 {
             return Err(format!(
-                "{name} counts rounds: expected a whole number, got {t}"
+                "{name} is a count: expected a whole number, got {t}"
             ));
         }
         Ok(x)

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use crate::signal::{AlertScope, AlertSignal, CompareOp, Severity};
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Config {
@@ -375,81 +377,6 @@ impl Default for QualityConfig {
             window: Duration::from_secs(300),
         }
     }
-}
-
-/// Alert severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Severity {
-    /// Sent as OTLP severity INFO.
-    Info,
-    /// WARN.
-    Warning,
-    /// ERROR.
-    Critical,
-}
-
-impl Severity {
-    /// Config and label spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Severity::Info => "info",
-            Severity::Warning => "warning",
-            Severity::Critical => "critical",
-        }
-    }
-}
-
-/// What a rule groups by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AlertScope {
-    /// One series per PBX.
-    Pbx,
-    /// One per PBX and trunk.
-    Trunk,
-    /// One per PBX and queue.
-    Queue,
-    /// One per probe target.
-    Target,
-}
-
-/// Comparison of a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CompareOp {
-    /// `<`
-    Lt,
-    /// `<=`
-    Le,
-    /// `>`
-    Gt,
-    /// `>=`
-    Ge,
-}
-
-/// The derived measure a rule watches.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum AlertSignal {
-    /// Mean computed call MOS over the window.
-    CallMosMean,
-    /// Share of calls with MOS below the bound, over the window.
-    CallMosBelowRatio(f64),
-    /// The probe's estimated MOS (last round).
-    ProbeMos,
-    /// Probe loss ratio (last round).
-    ProbeLoss,
-    /// Probe median RTT, seconds (last round).
-    ProbeRtt,
-    /// Probe up (0/1, last round).
-    ProbeUp,
-    /// Consecutive rounds in which the probe target was not up.
-    ProbeDownRounds,
-    /// Registration failure ratio over the window.
-    RegistrationFailureRatio,
-    /// Percent fall of active calls from the window's maximum (0..1).
-    ActiveCallsDrop,
-    /// Queue abandon ratio over the window.
-    QueueAbandonRatio,
-    /// Answer-seizure ratio over the window.
-    Asr,
 }
 
 /// One alert rule (`alerts.rules[]`, or a built-in default).

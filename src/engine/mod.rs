@@ -6,12 +6,10 @@
 
 use std::sync::Arc;
 
-mod calls;
+mod measures;
 mod memory;
 mod names;
-mod signals;
 mod state;
-mod stats;
 mod task;
 mod window;
 

@@ -4,7 +4,10 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
+use super::{Names, group, value};
+use crate::alert::SignalValue;
 use crate::event::Direction;
+use crate::signal::{AlertScope, AlertSignal};
 
 #[derive(Debug, Clone)]
 struct Active {
@@ -169,6 +172,62 @@ impl DropTracker {
             return Some((0.0, 0));
         }
         Some(((max.saturating_sub(current)) as f64 / max as f64, max))
+    }
+}
+
+/// The active-call domain: the table and, per PBX, the history its drop is measured on.
+#[derive(Debug, Default)]
+pub(in crate::engine) struct Calls {
+    /// Calls in progress.
+    pub table: ActiveCalls,
+    drops: HashMap<u32, DropTracker>,
+}
+
+impl Calls {
+    /// Samples every PBX's total for the drop tracker (each tick).
+    pub fn sample(&mut self, now: SystemTime, window: Duration) {
+        let mut pbx_ids: Vec<u32> = self.table.per_trunk().map(|((p, _), _)| p).collect();
+        pbx_ids.sort_unstable();
+        pbx_ids.dedup();
+        for p in pbx_ids {
+            let total = self.table.total_for(p);
+            self.drops.entry(p).or_default().sample(now, total, window);
+        }
+    }
+
+    /// Active calls now, or their drop over `window`, per group of `scope`.
+    pub fn values(
+        &self,
+        names: &Names,
+        signal: AlertSignal,
+        scope: AlertScope,
+        window: Duration,
+    ) -> Vec<SignalValue> {
+        match signal {
+            AlertSignal::ActiveCalls => group(self.table.per_trunk().map(|((p, t), n)| {
+                let key = match scope {
+                    AlertScope::Pbx => vec![names.pbx(p)],
+                    _ => vec![names.pbx(p), names.trunk(t)],
+                };
+                (key, n)
+            }))
+            .into_iter()
+            .map(|(scope, n)| value(scope, Some(n as f64), n))
+            .collect(),
+            AlertSignal::ActiveCallsDrop => {
+                let mut out: Vec<_> = self
+                    .drops
+                    .iter()
+                    .filter_map(|(p, d)| {
+                        let (frac, base) = d.drop_fraction(window)?;
+                        Some(value(vec![names.pbx(*p)], Some(frac), base))
+                    })
+                    .collect();
+                out.sort_by(|a, b| a.scope.cmp(&b.scope));
+                out
+            }
+            _ => Vec::new(),
+        }
     }
 }
 
