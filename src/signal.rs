@@ -320,3 +320,21 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod docs_tests {
+    use super::SIGNALS;
+
+    /// The operator reference lists every signal a rule can name.
+    #[test]
+    fn configuration_md_lists_every_signal() {
+        let doc = include_str!("../docs/configuration.md");
+        for d in SIGNALS {
+            assert!(
+                doc.contains(&format!("| `{}` |", d.name)),
+                "docs/configuration.md lacks signal {}",
+                d.name
+            );
+        }
+    }
+}
