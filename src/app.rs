@@ -52,35 +52,12 @@ pub fn instance_id(cfg: &Config) -> String {
         .unwrap_or_else(|| "callpulse".to_string())
 }
 
-/// Restores firing alerts from the state file so a restart does not announce them twice. A missing
-/// file is a first start; an unreadable one is logged and ignored (the alerts re-evaluate).
-fn restore_alert_state(engine: &mut Engine, path: &std::path::Path, now: std::time::SystemTime) {
-    match std::fs::read_to_string(path) {
-        Ok(text) => match engine.restore_alerts(&text, now) {
-            Ok(()) => tracing::info!(path = %path.display(), "alert state restored"),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "alert state file ignored")
-            }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(path = %path.display(), error = %e, "alert state file unreadable"),
-    }
-}
-
-/// Writes the alert state next to its final name and renames it, so a crash never leaves half a file.
-fn save_alert_state(engine: &Engine, path: &std::path::Path) {
-    let Some(text) = engine.save_alerts() else {
-        return;
-    };
-    let tmp = path.with_extension("tmp");
-    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
-    match result {
-        Ok(()) => tracing::info!(path = %path.display(), "alert state saved"),
-        Err(e) => tracing::error!(path = %path.display(), error = %e, "alert state not saved"),
-    }
-}
-
 /// Runs callpulse until `shutdown` fires, then stops in stages within the grace period.
+///
+/// Every task is supervised: a receiver, the probe scheduler or the engine ending on its own is
+/// an error that stops the process with a message naming it (a monitor must never look alive
+/// while one of its parts is dead). Whatever failed, the engine's final tick, the alert state
+/// file and the exporters' flush still run within the grace period.
 pub async fn run(
     cfg: Config,
     clock: Arc<dyn Clock>,
@@ -90,7 +67,7 @@ pub async fn run(
     let stats = Arc::new(SelfStats::default());
     let mut engine = Engine::new(&cfg);
     if let Some(path) = &cfg.alerts.state_file {
-        restore_alert_state(&mut engine, path, clock.now());
+        engine::restore_alert_state(&mut engine, path, clock.now());
     }
     let (snap_tx, snap_rx) = watch::channel(engine.snapshot());
     let resource = ResourceInfo {
@@ -102,13 +79,18 @@ pub async fn run(
         .context("starting exporters")?;
 
     let (tx, rx) = mpsc::channel(cfg.receiver.queue_capacity.max(1));
-    let engine_task = tokio::spawn(engine::run(
+    let engine_stop = CancellationToken::new();
+    let mut engine_task = tokio::spawn(engine::run_with(
         engine,
         rx,
         telemetry.recorder(),
         snap_tx,
         clock.clone(),
         stats.clone(),
+        engine::RunOptions {
+            stop: engine_stop.clone(),
+            state_file: cfg.alerts.state_file.clone(),
+        },
     ));
 
     let ingress = CancellationToken::new();
@@ -122,7 +104,7 @@ pub async fn run(
     )
     .await
     .context("starting OTLP receivers")?;
-    let probes = if cfg.probes.sip.is_empty() {
+    let mut probes = if cfg.probes.sip.is_empty() {
         None
     } else {
         let max = cfg.probes.max_in_flight.unwrap_or(256);
@@ -153,28 +135,82 @@ pub async fn run(
     if let Some(s) = hooks.snapshots {
         let _ = s.send(snap_rx);
     }
+    let mut receivers = receiver.into_tasks();
 
-    shutdown.cancelled().await;
+    // Until asked to stop, any task that ends is a failure of the whole.
+    let mut failure: Option<anyhow::Error> = tokio::select! {
+        () = shutdown.cancelled() => None,
+        Some(joined) = receivers.join_next() => Some(match joined {
+            Ok(Ok(())) => anyhow::anyhow!("an OTLP receiver stopped on its own"),
+            Ok(Err(e)) => anyhow::Error::new(e).context("OTLP receiver failed"),
+            Err(e) => anyhow::anyhow!("an OTLP receiver task ended abnormally: {e}"),
+        }),
+        joined = async { match probes.as_mut() { Some(p) => p.await, None => std::future::pending().await } } => {
+            probes = None;
+            Some(match joined {
+                Ok(()) => anyhow::anyhow!("the probe scheduler stopped on its own"),
+                Err(e) => anyhow::anyhow!("the probe scheduler ended abnormally: {e}"),
+            })
+        }
+        joined = &mut engine_task => {
+            let e = match joined {
+                Ok(_) => anyhow::anyhow!("the engine stopped on its own"),
+                Err(e) => anyhow::anyhow!("the engine ended abnormally: {e}"),
+            };
+            tracing::error!(error = %format!("{e:#}"), "stopping: a task failed");
+            telemetry.shutdown(cfg.telemetry.shutdown_grace).await.context("flushing exporters")?;
+            return Err(e);
+        }
+    };
+    if let Some(e) = &failure {
+        tracing::error!(error = %format!("{e:#}"), "stopping: a task failed");
+    }
+
     let grace = cfg.telemetry.shutdown_grace;
     let deadline = tokio::time::Instant::now() + grace;
     tracing::info!(grace = ?grace, "stopping");
     ingress.cancel();
-    let stopped = async {
-        receiver.wait().await.context("OTLP receivers")?;
-        if let Some(p) = probes {
-            p.await.context("probe scheduler")?;
+    // Ingress gets half the grace to finish in-flight requests; the engine and the exporters
+    // keep the rest, so a stalled client can delay but never cancel the final flush.
+    let ingress_deadline = tokio::time::Instant::now() + grace / 2;
+    let ingress_stopped = async {
+        let mut first: Option<anyhow::Error> = None;
+        while let Some(joined) = receivers.join_next().await {
+            let e = match joined {
+                Ok(Ok(())) => continue,
+                Ok(Err(e)) => anyhow::Error::new(e).context("OTLP receiver failed"),
+                Err(e) => anyhow::anyhow!("an OTLP receiver task ended abnormally: {e}"),
+            };
+            first.get_or_insert(e);
         }
-        let engine = engine_task.await.context("engine")?;
-        if let Some(path) = &cfg.alerts.state_file {
-            save_alert_state(&engine, path);
+        if let Some(p) = probes.take()
+            && let Err(e) = p.await
+        {
+            first.get_or_insert(anyhow::anyhow!("the probe scheduler ended abnormally: {e}"));
         }
-        anyhow::Ok(())
+        first
     };
-    match tokio::time::timeout_at(deadline, stopped).await {
-        Ok(r) => r?,
-        Err(_) => tracing::warn!(
-            "grace period over before ingress and engine stopped; flushing what there is"
-        ),
+    match tokio::time::timeout_at(ingress_deadline, ingress_stopped).await {
+        Ok(Some(e)) => {
+            failure.get_or_insert(e);
+        }
+        Ok(None) => {}
+        Err(_) => {
+            tracing::warn!("ingress did not stop within half the grace period; closing it");
+            receivers.abort_all();
+        }
+    }
+    engine_stop.cancel();
+    match tokio::time::timeout_at(deadline, &mut engine_task).await {
+        Ok(Ok(_engine)) => {}
+        Ok(Err(e)) => {
+            failure.get_or_insert(anyhow::anyhow!("the engine ended abnormally: {e}"));
+        }
+        Err(_) => {
+            tracing::warn!(
+                "grace period over before the engine's final tick; flushing what there is"
+            );
+        }
     }
     let left = deadline
         .saturating_duration_since(tokio::time::Instant::now())
@@ -183,6 +219,9 @@ pub async fn run(
         .shutdown(left)
         .await
         .context("flushing exporters")?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -15,7 +15,7 @@ mod window;
 
 pub use memory::MemoryRecorder;
 pub use state::{Engine, ProbeState};
-pub use task::run;
+pub use task::{RunOptions, restore_alert_state, run, run_with};
 
 use crate::alert::AlertTransition;
 use crate::event::VoipEvent;

@@ -1,10 +1,14 @@
 //! The async shell around the engine: a short `select!` loop, tick arm first, so a flood of
-//! input can never starve the gauges and alerts. Ends when every sender is gone (staged shutdown).
+//! input can never starve the gauges and alerts. Ends when every sender is gone (staged shutdown)
+//! or when told to stop (then it drains what is already queued), and always leaves the alert
+//! state file written.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 use super::{Engine, EngineInput, Recorder, SharedSnapshot};
 use crate::clock::Clock;
@@ -12,17 +16,45 @@ use crate::stats::SelfStats;
 
 /// Runs the engine until `rx` closes, then does a final tick and publishes the last snapshot.
 pub async fn run(
+    engine: Engine,
+    rx: mpsc::Receiver<EngineInput>,
+    recorder: Box<dyn Recorder>,
+    snapshot_tx: watch::Sender<SharedSnapshot>,
+    clock: Arc<dyn Clock>,
+    stats: Arc<SelfStats>,
+) -> Engine {
+    let opts = RunOptions {
+        stop: CancellationToken::new(),
+        state_file: None,
+    };
+    run_with(engine, rx, recorder, snapshot_tx, clock, stats, opts).await
+}
+
+/// How the engine task ends and where it keeps its alert state.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Stop even while senders are still alive (a stalled receiver must not keep the engine from
+    /// its final tick): what is queued is applied, then the task ends.
+    pub stop: CancellationToken,
+    /// Written after each evaluation that changed an alert, and at the end.
+    pub state_file: Option<PathBuf>,
+}
+
+/// [`run`], stoppable, keeping the alert state file current.
+pub async fn run_with(
     mut engine: Engine,
     mut rx: mpsc::Receiver<EngineInput>,
     mut recorder: Box<dyn Recorder>,
     snapshot_tx: watch::Sender<SharedSnapshot>,
     clock: Arc<dyn Clock>,
     stats: Arc<SelfStats>,
+    opts: RunOptions,
 ) -> Engine {
     let tick = engine.config().tick.max(Duration::from_millis(10));
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks: u64 = 0;
+    let mut saved = engine.save_alerts();
     loop {
         tokio::select! {
             biased;
@@ -35,6 +67,19 @@ pub async fn run(
                     engine.prune(now);
                 }
                 snapshot_tx.send_replace(engine.snapshot());
+                if let Some(path) = &opts.state_file {
+                    let state = engine.save_alerts();
+                    if state != saved {
+                        save_alert_state(state.as_deref(), path);
+                        saved = state;
+                    }
+                }
+            }
+            () = opts.stop.cancelled() => {
+                while let Ok(input) = rx.try_recv() {
+                    engine.handle(input, clock.now(), recorder.as_mut());
+                }
+                break;
             }
             input = rx.recv() => match input {
                 Some(input) => engine.handle(input, clock.now(), recorder.as_mut()),
@@ -46,5 +91,36 @@ pub async fn run(
     engine.tick_with(now, recorder.as_mut());
     stats.set_queue_depth(0);
     snapshot_tx.send_replace(engine.snapshot());
+    if let Some(path) = &opts.state_file {
+        save_alert_state(engine.save_alerts().as_deref(), path);
+    }
     engine
+}
+
+/// Restores firing alerts from the state file so a restart does not announce them twice. A missing
+/// file is a first start; an unreadable one is logged and ignored (the alerts re-evaluate).
+pub fn restore_alert_state(engine: &mut Engine, path: &Path, now: std::time::SystemTime) {
+    match std::fs::read_to_string(path) {
+        Ok(text) => match engine.restore_alerts(&text, now) {
+            Ok(()) => tracing::info!(path = %path.display(), "alert state restored"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "alert state file ignored")
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "alert state file unreadable"),
+    }
+}
+
+/// Writes the alert state next to its final name and renames it, so a crash never leaves half a file.
+fn save_alert_state(text: Option<&str>, path: &Path) {
+    let Some(text) = text else {
+        return;
+    };
+    let tmp = path.with_extension("tmp");
+    let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
+    match result {
+        Ok(()) => tracing::debug!(path = %path.display(), "alert state saved"),
+        Err(e) => tracing::error!(path = %path.display(), error = %e, "alert state not saved"),
+    }
 }

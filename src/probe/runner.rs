@@ -51,7 +51,9 @@ pub async fn run_with_clock(
     }
     let valid: Vec<bool> = probes.iter().map(Option::is_some).collect();
     if !valid.iter().any(|v| *v) {
+        // Ending here would read as a dead scheduler to the supervisor: idle until shutdown.
         debug!("no probe targets");
+        shutdown.cancelled().await;
         return;
     }
     info!(

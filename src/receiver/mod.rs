@@ -108,6 +108,11 @@ impl ReceiverHandle {
         }
         first_error.map_or(Ok(()), Err)
     }
+
+    /// The server tasks, for a supervisor that must notice one ending early.
+    pub fn into_tasks(self) -> JoinSet<Result<(), ReceiverError>> {
+        self.tasks
+    }
 }
 
 /// Starts the configured OTLP servers, normalising with the preset mapping
