@@ -45,6 +45,9 @@ pub mod label {
     pub const RECEIVER_TRANSPORT: &str = "transport";
     /// Exporter name (`otlp_metrics`/`otlp_logs`).
     pub const EXPORTER: &str = "exporter";
+    /// Why the engine dropped or adjusted something (`duplicate`, `late`, `future`,
+    /// `call_expired`, `call_evicted`, `dedup_evicted`).
+    pub const REASON: &str = "reason";
     /// Alert rule.
     pub const ALERT_RULE: &str = "voip.alert.rule";
     /// Alert severity.
@@ -189,6 +192,8 @@ metrics! {
     ReceiverLogRecords => ("callpulse.receiver.log_records", "{record}", ObservableCounter, "OTLP log records received, by outcome", &[]),
     /// Export failures.
     ExportFailures => ("callpulse.export.failures", "{failure}", ObservableCounter, "Failed OTLP exports", &[]),
+    /// Events and state the engine dropped or adjusted.
+    EngineDropped => ("callpulse.engine.dropped", "{event}", Counter, "Events the engine dropped or re-timed and calls it evicted, by reason", &[]),
     /// Engine queue depth.
     EngineQueueDepth => ("callpulse.engine.queue_depth", "{batch}", Gauge, "Batches waiting for the engine", &[]),
 }

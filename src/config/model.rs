@@ -455,6 +455,26 @@ pub struct EngineConfig {
     pub max_series: usize,
     /// Engine tick (gauge refresh, TTL sweep, alert evaluation) (default 1 s).
     pub tick: Duration,
+    /// Most calls in the active table; past it the oldest is evicted and counted (default
+    /// 100,000: about 11 MiB, well inside the 64 MiB-per-100k-calls budget).
+    pub max_active_calls: usize,
+    /// Call events remembered to drop a re-delivered one (default 100,000 calls).
+    pub dedup_capacity: usize,
+    /// An event time further ahead of the clock than this is clamped to now (default 60 s).
+    pub max_clock_skew: Duration,
+    /// Which time places an event: its own record's (default) or its arrival.
+    pub event_time: EventTimeSource,
+}
+
+/// `engine.event_time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum EventTimeSource {
+    /// The native record's time, else the OTLP record time, else observed, else arrival.
+    #[default]
+    Record,
+    /// Arrival at callpulse: for PBXs whose clocks cannot be trusted, or replays of old files
+    /// whose numbers should count as if they happened now.
+    Arrival,
 }
 
 impl Default for EngineConfig {
@@ -468,6 +488,10 @@ impl Default for EngineConfig {
             active_calls_window: Duration::from_secs(60),
             max_series: 200,
             tick: Duration::from_secs(1),
+            max_active_calls: 100_000,
+            dedup_capacity: 100_000,
+            max_clock_skew: Duration::from_secs(60),
+            event_time: EventTimeSource::Record,
         }
     }
 }

@@ -482,6 +482,10 @@ fn engine(ctx: &mut Ctx<'_>, node: &Node, out: &mut EngineConfig) {
             "active_calls_window",
             "max_series",
             "tick",
+            "max_active_calls",
+            "dedup_capacity",
+            "max_clock_skew",
+            "event_time",
         ],
     ) else {
         return;
@@ -508,6 +512,25 @@ fn engine(ctx: &mut Ctx<'_>, node: &Node, out: &mut EngineConfig) {
         out.max_series = n as usize;
     }
     out.tick = ctx.positive_duration(&f, "tick", out.tick);
+    if let Some(n) = ctx.uint(&f, "max_active_calls", 1, 100_000_000) {
+        out.max_active_calls = n as usize;
+    }
+    if let Some(n) = ctx.uint(&f, "dedup_capacity", 0, 100_000_000) {
+        out.dedup_capacity = n as usize;
+    }
+    if let Some(d) = ctx.duration(&f, "max_clock_skew") {
+        out.max_clock_skew = d;
+    }
+    if let Some(t) = ctx.choice(
+        &f,
+        "event_time",
+        &[
+            ("record", EventTimeSource::Record),
+            ("arrival", EventTimeSource::Arrival),
+        ],
+    ) {
+        out.event_time = t;
+    }
 }
 
 fn telemetry(ctx: &mut Ctx<'_>, node: &Node, out: &mut TelemetryConfig) {

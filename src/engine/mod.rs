@@ -6,11 +6,13 @@
 
 use std::sync::Arc;
 
+mod dedup;
 mod measures;
 mod memory;
 mod names;
 mod state;
 mod task;
+mod time;
 mod window;
 
 pub use memory::MemoryRecorder;

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use super::dedup::{Dedup, flag};
 use super::measures::calls::Calls;
 use super::measures::probes::Probes;
 use super::measures::queues::Queues;
@@ -12,6 +13,7 @@ use super::measures::registrations::Registrations;
 use super::measures::trunks::{Known, Trunks};
 use super::measures::{CURRENT, Names};
 use super::names::LabelSet;
+use super::time::TimePolicy;
 use super::{GaugePoint, GaugeSnapshot, Recorder, SharedSnapshot};
 use crate::alert::{AlertEngine, SignalSource, SignalValue};
 use crate::config::{Config, EngineConfig};
@@ -38,6 +40,8 @@ pub struct Engine {
     queues: Queues,
     probes: Probes,
     last_sweep: Option<SystemTime>,
+    time: TimePolicy,
+    dedup: Dedup,
     alerts: AlertEngine,
     eval_interval: Duration,
     last_eval: Option<SystemTime>,
@@ -96,12 +100,18 @@ impl Engine {
                 queues: LabelSet::new(&e.queues, e.max_series),
                 codecs: LabelSet::new(&[], 50),
             },
-            calls: Calls::default(),
+            calls: Calls::with_cap(e.max_active_calls),
             trunks: Trunks::new(cfg.quality.clone(), retention),
             registrations: Registrations::new(retention),
             queues: Queues::new(retention),
             probes: Probes::new(cfg.quality.clone()),
             last_sweep: None,
+            time: TimePolicy {
+                max_skew: e.max_clock_skew,
+                retention,
+                arrival_only: e.event_time == crate::config::EventTimeSource::Arrival,
+            },
+            dedup: Dedup::new(e.dedup_capacity),
             alerts: AlertEngine::new(&cfg.alerts),
             eval_interval: cfg.alerts.evaluation_interval,
             last_eval: None,
@@ -157,18 +167,44 @@ impl Engine {
         self.measures(now).values(signal, scope, window)
     }
 
-    /// Applies one VoIP event.
+    /// Applies one VoIP event that arrived at `now`, at its own time (see `engine::time`),
+    /// once (see `engine::dedup`).
     pub fn on_event(&mut self, ev: &VoipEvent, now: SystemTime, rec: &mut dyn Recorder) {
-        let at = now;
-        let windowed = true;
+        let stamp = self.time.stamp(ev.meta.time, now);
+        if let Some(reason) = stamp.adjusted {
+            rec.add(Metric::EngineDropped, 1, &[(label::REASON, reason)]);
+        }
+        let (at, windowed) = (stamp.at, stamp.windowed);
         let names = &mut self.names;
         let pbx = names.pbxs.intern(Some(&ev.meta.pbx));
+        let mut mark = |dedup: &mut Dedup, key: &str, bits: u8| {
+            let (before, evicted) = dedup.mark(pbx, key, bits);
+            if evicted > 0 {
+                rec.add(
+                    Metric::EngineDropped,
+                    evicted,
+                    &[(label::REASON, "dedup_evicted")],
+                );
+            }
+            before
+        };
+        let duplicate = |rec: &mut dyn Recorder| {
+            rec.add(Metric::EngineDropped, 1, &[(label::REASON, "duplicate")]);
+        };
         match &ev.kind {
             VoipEventKind::CallStart {
                 call_id,
                 trunk,
                 direction,
             } => {
+                let before = mark(&mut self.dedup, call_id, flag::START);
+                if before & flag::START != 0 {
+                    return duplicate(rec);
+                }
+                // Its end came first (out of order): the call is over, never active.
+                if before & (flag::END | flag::CDR) != 0 {
+                    return;
+                }
                 let t = names.trunks.intern(trunk.as_deref());
                 self.calls.table.start(pbx, call_id, t, *direction, at);
             }
@@ -176,6 +212,10 @@ impl Engine {
                 call_id,
                 post_dial_delay,
             } => {
+                let before = mark(&mut self.dedup, call_id, flag::ANSWER);
+                if before & flag::ANSWER != 0 {
+                    return duplicate(rec);
+                }
                 self.calls.table.answer(pbx, call_id, at);
                 if let Some(pdd) = post_dial_delay {
                     let t = match self.calls.table.trunk_of(pbx, call_id) {
@@ -188,6 +228,16 @@ impl Engine {
             }
             VoipEventKind::CallEnd(r) | VoipEventKind::Cdr(r) => {
                 let is_cdr = matches!(ev.kind, VoipEventKind::Cdr(_));
+                let kind = if is_cdr { flag::CDR } else { flag::END };
+                let quality = if r.quality.is_empty() {
+                    0
+                } else {
+                    flag::END_QUALITY
+                };
+                let before = mark(&mut self.dedup, &r.call_id, kind | quality);
+                if before & kind != 0 {
+                    return duplicate(rec);
+                }
                 let known = self
                     .calls
                     .table
@@ -198,6 +248,23 @@ impl Engine {
                         talk: e.talk,
                     })
                     .unwrap_or_default();
+                if before & (flag::END | flag::CDR) != 0 {
+                    // The call was counted by its other end record (AMI's Hangup and Cdr, or
+                    // FreeSWITCH's event and CDR file): take only the quality it lacked.
+                    if quality != 0 && before & flag::END_QUALITY == 0 {
+                        let t = names.trunks.intern(r.trunk.as_deref());
+                        self.trunks.on_quality(
+                            names,
+                            (pbx, t),
+                            r.direction,
+                            &r.quality,
+                            at,
+                            windowed,
+                            rec,
+                        );
+                    }
+                    return duplicate(rec);
+                }
                 self.trunks
                     .on_call_record(names, pbx, r, known, is_cdr, at, windowed, rec);
             }
@@ -207,6 +274,17 @@ impl Engine {
                 direction,
                 quality,
             } => {
+                // A report with its own time is identified by it; a re-delivered one is dropped.
+                if let Some(t) = ev.meta.time {
+                    let nanos = t
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_nanos();
+                    let key = format!("{call_id}\u{0}q{nanos}");
+                    if mark(&mut self.dedup, &key, flag::SEEN) != 0 {
+                        return duplicate(rec);
+                    }
+                }
                 let known = self.calls.table.trunk_of(pbx, call_id);
                 let t = match (trunk, known) {
                     (Some(_), _) => names.trunks.intern(trunk.as_deref()),
@@ -228,8 +306,14 @@ impl Engine {
                 queue,
                 outcome,
                 wait_time,
-                ..
+                call_id,
             } => {
+                if let Some(id) = call_id {
+                    let key = format!("{id}\u{0}{queue}\u{0}{}", outcome.as_str());
+                    if mark(&mut self.dedup, &key, flag::SEEN) != 0 {
+                        return duplicate(rec);
+                    }
+                }
                 let q = names.queues.intern(Some(queue));
                 self.queues
                     .on_queue(names, (pbx, q), *outcome, *wait_time, at, windowed, rec);
@@ -258,6 +342,7 @@ impl Engine {
     /// gauges are built once, after the evaluation, so the firing gauge reflects it.
     pub fn tick_with(&mut self, now: SystemTime, rec: &mut dyn Recorder) -> SharedSnapshot {
         self.advance(now);
+        self.report_dropped_calls(rec);
         let due = self
             .last_eval
             .is_none_or(|t| now.duration_since(t).unwrap_or_default() >= self.eval_interval);
@@ -308,6 +393,16 @@ impl Engine {
             self.last_sweep = Some(now);
         }
         self.calls.sample(now, self.cfg.active_calls_window);
+    }
+
+    /// Counts the calls the table dropped since the last report.
+    fn report_dropped_calls(&mut self, rec: &mut dyn Recorder) {
+        let (evicted, expired) = self.calls.table.take_dropped();
+        for (reason, n) in [("call_evicted", evicted), ("call_expired", expired)] {
+            if n > 0 {
+                rec.add(Metric::EngineDropped, n, &[(label::REASON, reason)]);
+            }
+        }
     }
 
     /// Periodic work without alert evaluation: TTL sweep, active-call sampling, gauges.

@@ -29,17 +29,27 @@ impl<T: Default + Clone + AddAssign> SlidingWindow<T> {
         }
     }
 
-    /// Adds `value` at `now`.
-    pub fn add(&mut self, now: SystemTime, value: T) {
-        let s = slot(now);
+    /// Adds `value` in the bucket of event time `at`. A time older than the retention as of the
+    /// newest bucket is dropped (the engine counts such events as late before they get here).
+    pub fn add(&mut self, at: SystemTime, value: T) {
+        let s = slot(at);
         match self.buckets.back_mut() {
+            None => self.buckets.push_back((s, value)),
             Some((last, acc)) if *last == s => *acc += value,
-            // A timestamp older than the newest bucket (clock step back) joins the newest bucket:
-            // windows only move forward.
-            Some((last, acc)) if *last > s => *acc += value,
-            _ => self.buckets.push_back((s, value)),
+            Some((last, _)) if *last < s => {
+                self.buckets.push_back((s, value));
+                self.expire(s);
+            }
+            Some((last, _)) => {
+                if *last - s >= self.retention_slots {
+                    return;
+                }
+                match self.buckets.binary_search_by_key(&s, |(b, _)| *b) {
+                    Ok(i) => self.buckets[i].1 += value,
+                    Err(i) => self.buckets.insert(i, (s, value)),
+                }
+            }
         }
-        self.expire(s);
     }
 
     fn expire(&mut self, newest: u64) {
@@ -109,10 +119,20 @@ mod tests {
     }
 
     #[test]
-    fn an_old_timestamp_never_moves_the_window_back() {
+    fn out_of_order_times_land_in_their_own_bucket() {
         let mut w = SlidingWindow::<u64>::new(Duration::from_secs(60));
         w.add(t(100), 1);
         w.add(t(50), 1);
-        assert_eq!(w.sum(t(100), Duration::from_secs(5)), 2);
+        w.add(t(52), 1);
+        w.add(t(45), 1);
+        assert_eq!(w.sum(t(100), Duration::from_secs(5)), 1);
+        assert_eq!(w.sum(t(100), Duration::from_secs(60)), 4);
+        // 60 s or more older than the newest bucket: past the retention, dropped.
+        w.add(t(40), 1);
+        w.add(t(35), 1);
+        assert_eq!(w.sum(t(100), Duration::from_secs(60)), 4);
+        assert_eq!(w.buckets.len(), 3);
+        let slots: Vec<u64> = w.buckets.iter().map(|(s, _)| *s).collect();
+        assert!(slots.windows(2).all(|p| p[0] < p[1]), "{slots:?}");
     }
 }

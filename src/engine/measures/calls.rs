@@ -2,6 +2,7 @@
 //! whose end never arrives (a lost `voip.call.end` must not leave a phantom call forever).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use super::{Names, group, value};
@@ -31,50 +32,106 @@ pub struct Ended {
     pub talk: Option<Duration>,
 }
 
-/// Calls in progress.
-#[derive(Debug, Default)]
+/// Calls in progress, at most `cap` of them: past it the oldest start is evicted (a flood of
+/// starts that never end must not grow memory without bound).
+#[derive(Debug)]
 pub struct ActiveCalls {
-    calls: HashMap<u32, HashMap<Box<str>, Active>>,
+    calls: HashMap<u32, HashMap<Arc<str>, Active>>,
+    /// Start order, for eviction; entries of calls that already ended are skipped lazily.
+    order: VecDeque<(u32, Arc<str>)>,
     per_trunk: HashMap<(u32, u32), u64>,
+    len: usize,
+    cap: usize,
     expired: u64,
+    evicted: u64,
+}
+
+impl Default for ActiveCalls {
+    fn default() -> Self {
+        ActiveCalls::with_cap(usize::MAX)
+    }
 }
 
 impl ActiveCalls {
-    /// A call started (a repeated start for the same call is ignored).
+    /// An empty table holding at most `cap` calls.
+    pub fn with_cap(cap: usize) -> Self {
+        ActiveCalls {
+            calls: HashMap::new(),
+            order: VecDeque::new(),
+            per_trunk: HashMap::new(),
+            len: 0,
+            cap: cap.max(1),
+            expired: 0,
+            evicted: 0,
+        }
+    }
+
+    /// A call started at event time `at` (a repeated start for the same call is ignored).
     pub fn start(
         &mut self,
         pbx: u32,
         call_id: &str,
         trunk: u32,
         direction: Direction,
-        now: SystemTime,
+        at: SystemTime,
     ) {
-        let table = self.calls.entry(pbx).or_default();
-        if table.contains_key(call_id) {
+        if self
+            .calls
+            .get(&pbx)
+            .is_some_and(|t| t.contains_key(call_id))
+        {
             return;
         }
-        table.insert(
-            Box::from(call_id),
+        while self.len >= self.cap {
+            let Some((p, id)) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(a) = self.calls.get_mut(&p).and_then(|t| t.remove(&id)) {
+                self.len -= 1;
+                self.evicted += 1;
+                self.decrement(p, a.trunk);
+            }
+        }
+        let id: Arc<str> = Arc::from(call_id);
+        self.calls.entry(pbx).or_default().insert(
+            id.clone(),
             Active {
                 trunk,
                 direction,
-                since: now,
+                since: at,
                 answered_at: None,
             },
         );
+        self.order.push_back((pbx, id));
+        self.len += 1;
         *self.per_trunk.entry((pbx, trunk)).or_default() += 1;
+        // Ended calls leave stale entries in `order`; compact when they dominate.
+        if self.order.len() > 2 * self.len + 1024 {
+            let calls = &self.calls;
+            self.order
+                .retain(|(p, id)| calls.get(p).is_some_and(|t| t.contains_key(id)));
+        }
     }
 
-    /// A call was answered (the first answer counts).
-    pub fn answer(&mut self, pbx: u32, call_id: &str, now: SystemTime) {
+    /// Calls evicted by the cap and expired by the TTL since the last call, for the counters.
+    pub fn take_dropped(&mut self) -> (u64, u64) {
+        let out = (self.evicted, self.expired);
+        self.evicted = 0;
+        self.expired = 0;
+        out
+    }
+
+    /// A call was answered at event time `at` (the first answer counts).
+    pub fn answer(&mut self, pbx: u32, call_id: &str, at: SystemTime) {
         if let Some(a) = self.calls.get_mut(&pbx).and_then(|t| t.get_mut(call_id)) {
-            a.answered_at.get_or_insert(now);
+            a.answered_at.get_or_insert(at);
         }
     }
 
     /// A call ended; returns what the table knew when it was there.
     pub fn end(&mut self, pbx: u32, call_id: &str, now: SystemTime) -> Option<Ended> {
         let active = self.calls.get_mut(&pbx)?.remove(call_id)?;
+        self.len -= 1;
         self.decrement(pbx, active.trunk);
         Some(Ended {
             trunk: active.trunk,
@@ -115,6 +172,7 @@ impl ActiveCalls {
         for (pbx, trunk) in &gone {
             self.decrement(*pbx, *trunk);
         }
+        self.len -= gone.len();
         self.expired += gone.len() as u64;
         gone.len() as u64
     }
@@ -135,7 +193,7 @@ impl ActiveCalls {
 
     /// Calls in the table.
     pub fn len(&self) -> usize {
-        self.calls.values().map(HashMap::len).sum()
+        self.len
     }
 }
 
@@ -184,6 +242,14 @@ pub(in crate::engine) struct Calls {
 }
 
 impl Calls {
+    /// A domain whose table holds at most `cap` calls.
+    pub fn with_cap(cap: usize) -> Self {
+        Calls {
+            table: ActiveCalls::with_cap(cap),
+            drops: HashMap::new(),
+        }
+    }
+
     /// Samples every PBX's total for the drop tracker (each tick).
     pub fn sample(&mut self, now: SystemTime, window: Duration) {
         let mut pbx_ids: Vec<u32> = self.table.per_trunk().map(|((p, _), _)| p).collect();
@@ -264,6 +330,26 @@ mod tests {
         assert_eq!(c.sweep(t(3600 + 11), Duration::from_secs(3600)), 2);
         assert_eq!(c.len(), 0);
         assert_eq!(c.per_trunk().map(|(_, v)| v).sum::<u64>(), 0);
+    }
+
+    #[test]
+    fn the_cap_evicts_the_oldest_and_counts_it() {
+        let mut c = ActiveCalls::with_cap(3);
+        for (i, id) in ["a", "b", "c", "d", "e"].iter().enumerate() {
+            c.start(0, id, 1, Direction::Inbound, t(i as u64));
+        }
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.total_for(0), 3);
+        assert!(c.trunk_of(0, "a").is_none() && c.trunk_of(0, "b").is_none());
+        assert!(c.trunk_of(0, "e").is_some());
+        c.end(0, "c", t(9));
+        c.start(0, "f", 1, Direction::Inbound, t(10));
+        assert_eq!((c.len(), c.take_dropped()), (3, (2, 0)));
+        for i in 0..10_000u64 {
+            c.start(0, &format!("x{i}"), 1, Direction::Inbound, t(20));
+            c.end(0, &format!("x{i}"), t(21));
+        }
+        assert!(c.order.len() < 2 * c.len() + 1100, "{}", c.order.len());
     }
 
     #[test]

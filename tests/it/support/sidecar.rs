@@ -36,6 +36,9 @@ pub fn test_config(sink_endpoint: Option<String>) -> Config {
         ..Default::default()
     });
     cfg.engine.tick = Duration::from_millis(50);
+    // The fixtures carry their own (past) times; these tests are about mappings and transport,
+    // so events count at arrival. Event time has its own tests (engine::tests, pipeline).
+    cfg.engine.event_time = callpulse::config::EventTimeSource::Arrival;
     cfg.alerts.evaluation_interval = Duration::from_secs(1);
     cfg.telemetry.instance_id = Some("test-sidecar".into());
     cfg.telemetry.shutdown_grace = Duration::from_secs(5);
