@@ -20,6 +20,8 @@ use crate::event::{
 };
 
 const WHAT: &str = "kamailio_acc";
+/// The final response of an answered INVITE.
+const INVITE_ANSWERED: u16 = 200;
 
 /// The acc pairs of a log line: everything after `ACC: <what happened>: `, split on `;` and `=`.
 pub(crate) fn acc_pairs(text: &str) -> Option<Vec<KeyValue>> {
@@ -158,10 +160,14 @@ pub(crate) fn map(ctx: &Ctx<'_>, fields: &Fields<'_>, out: &mut Out<'_>) -> Resu
             }
         }
         k::BYE => {
+            // The call is counted here, so its INVITE's final response is counted here too: a
+            // dialog ended by BYE was answered with a 2xx (200; the BYE line's own `code` is the
+            // BYE's). The INVITE-200 line itself gives start and answer, no record.
             let o = fields.overrides(WHAT)?;
             let record = CallRecord {
                 direction: o.direction.unwrap_or(Direction::Unknown),
                 trunk: o.trunk,
+                sip_status: Some(INVITE_ANSWERED),
                 ..record(call()?, Disposition::Answered)
             };
             out.push(ctx.event(VoipEventKind::CallEnd(record), time));
