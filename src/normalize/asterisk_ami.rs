@@ -457,9 +457,9 @@ fn abandoned_in_queue(attrs: &[KeyValue]) -> bool {
     fn says(v: &AnyValue) -> bool {
         use opentelemetry_proto::tonic::common::v1::any_value::Value;
         match &v.value {
-            Some(Value::StringValue(s)) => s.split_once('=').is_some_and(|(k, v)| {
-                k.trim().eq_ignore_ascii_case(ami::ABANDONED) && is_true(v)
-            }),
+            Some(Value::StringValue(s)) => s
+                .split_once('=')
+                .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case(ami::ABANDONED) && is_true(v)),
             Some(Value::ArrayValue(a)) => a.values.iter().any(says),
             Some(Value::KvlistValue(l)) => l.values.iter().any(|kv| {
                 kv.key.eq_ignore_ascii_case(ami::ABANDONED)

@@ -285,8 +285,7 @@ pub(crate) fn call_record(
         call_id,
         disposition,
         duration: secs(&row.duration, keys.duration)?.or_else(|| CdrDate::span(start, end)),
-        billable_duration: secs(&row.billsec, keys.billsec)?
-            .or_else(|| CdrDate::span(answer, end)),
+        billable_duration: secs(&row.billsec, keys.billsec)?.or_else(|| CdrDate::span(answer, end)),
         post_dial_delay: None,
         trunk: overrides.trunk.or(guess_trunk),
         direction: overrides.direction.unwrap_or(guess_dir),

@@ -290,7 +290,9 @@ fn map_attrs(
                 "REGED" => RegistrationOutcome::Success,
                 "FAIL_WAIT" => RegistrationOutcome::Failure,
                 "EXPIRED" => RegistrationOutcome::Expired,
-                "UNREGED" => RegistrationOutcome::Unregistered,
+                // UNREGED is the state before every REGISTER (each refresh and retry passes
+                // through it), not an unregistration; UNREGISTER is one (`killgw`, shutdown).
+                "UNREGISTER" => RegistrationOutcome::Unregistered,
                 _ => return Ok(()),
             };
             let o = fields.overrides(WHAT)?;
