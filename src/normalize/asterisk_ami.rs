@@ -534,6 +534,53 @@ mod tests {
     }
 
     #[test]
+    fn abandoned_channel_variable_forms() {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+        let text = |s: &str| AnyValue {
+            value: Some(Value::StringValue(s.into())),
+        };
+        let kv = |k: &str, v: AnyValue| KeyValue {
+            key: k.into(),
+            value: Some(v),
+            ..Default::default()
+        };
+        let wire = [
+            kv("Event", text("Hangup")),
+            kv("ChanVariable", text("QUEUESTATUS=")),
+            kv("ChanVariable", text("ABANDONED=TRUE")),
+        ];
+        assert!(abandoned_in_queue(&wire));
+        let list = kv(
+            "ChanVariable",
+            AnyValue {
+                value: Some(Value::ArrayValue(ArrayValue {
+                    values: vec![text("FOO=bar"), text("abandoned=true")],
+                })),
+            },
+        );
+        assert!(abandoned_in_queue(&[list]));
+        let map = kv(
+            "chanvariable",
+            AnyValue {
+                value: Some(Value::KvlistValue(KeyValueList {
+                    values: vec![kv("ABANDONED", text("TRUE"))],
+                })),
+            },
+        );
+        assert!(abandoned_in_queue(&[map]));
+        assert!(!abandoned_in_queue(&[kv(
+            "ChanVariable",
+            text("ABANDONED=")
+        )]));
+        assert!(!abandoned_in_queue(&[kv(
+            "DestChanVariable",
+            text("ABANDONED=TRUE")
+        )]));
+        assert!(!abandoned_in_queue(&[kv("ABANDONED", text("TRUE"))]));
+    }
+
+    #[test]
     fn uri_hosts() {
         assert_eq!(
             uri_host("sip:sip.carrier-a.example"),

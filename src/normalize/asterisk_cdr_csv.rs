@@ -551,6 +551,125 @@ mod tests {
     }
 
     #[test]
+    fn local_halves_and_lone_channels() {
+        assert_eq!(
+            guess_route(
+                Some("from-internal"),
+                Some("Local/4155550100@from-internal-00000001;2"),
+                Some("PJSIP/carrier-b-00000003")
+            ),
+            (Direction::Outbound, Some("carrier-b".into()))
+        );
+        assert_eq!(
+            guess_route(
+                Some("from-internal"),
+                Some("Local/1002@from-internal-00000001;2"),
+                Some("PJSIP/1002-00000003")
+            ),
+            (Direction::Unknown, None)
+        );
+        let lone = |ctx, ch| channel_route(Some(ctx), Some(ch));
+        assert_eq!(
+            lone("default", "PJSIP/carrier-a-0000000a"),
+            (Direction::Inbound, Some("carrier-a".into()))
+        );
+        assert_eq!(
+            lone("from-pstn", "PJSIP/4155550100-0000000a"),
+            (Direction::Inbound, Some("4155550100".into()))
+        );
+        assert_eq!(
+            lone("from-internal", "PJSIP/1001-0000000b"),
+            (Direction::Unknown, None)
+        );
+        assert_eq!(provider_endpoint("PJSIP/1001-0000000b"), None);
+        assert_eq!(
+            provider_endpoint("SIP/carrier-a-0000000b"),
+            Some("carrier-a")
+        );
+    }
+
+    #[test]
+    fn cdr_dates() {
+        let at = |s| CdrDate::parse(s).map(|d| (d.secs, d.zoned));
+        // 2025-03-14 09:03:34 UTC = 1741943014.
+        assert_eq!(at("2025-03-14 09:03:34"), Some((1_741_943_014.0, false)));
+        assert_eq!(at("2025-03-14T09:03:34Z"), Some((1_741_943_014.0, true)));
+        assert_eq!(
+            at("2025-03-14T10:03:34+0100"),
+            Some((1_741_943_014.0, true))
+        );
+        assert_eq!(
+            at("2025-03-14T04:03:34-05:00"),
+            Some((1_741_943_014.0, true))
+        );
+        assert_eq!(
+            at("2025-03-14 09:03:34.5 UTC"),
+            Some((1_741_943_014.5, true))
+        );
+        assert_eq!(at("1741943014"), Some((1_741_943_014.0, true)));
+        assert_eq!(at("2000-02-29 00:00:00"), Some((951_782_400.0, false)));
+        for bad in [
+            "",
+            "0",
+            "2025-13-01 00:00:00",
+            "2025-03-14",
+            "14/03/2025 09:03:34",
+            "2025-03-14 09:03:34 CET",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+        let d = |s| CdrDate::parse(s);
+        assert_eq!(
+            CdrDate::span(d("2025-03-14 09:00:00"), d("2025-03-14 09:03:34")),
+            Some(Duration::from_secs(214))
+        );
+        assert_eq!(
+            CdrDate::span(d("2025-03-14 09:03:34"), d("2025-03-14 09:00:00")),
+            None
+        );
+        assert_eq!(CdrDate::span(None, d("2025-03-14 09:00:00")), None);
+        assert_eq!(d("2025-03-14 09:03:34").and_then(CdrDate::instant), None);
+        assert_eq!(
+            d("2025-03-14T09:03:34Z").and_then(CdrDate::instant),
+            Some(UNIX_EPOCH + Duration::from_secs(1_741_943_014))
+        );
+    }
+
+    #[test]
+    fn a_queue_row_that_reached_no_member_is_cancelled() {
+        let row = |lastapp: &'static str, dst: Option<&'static str>| Row {
+            uniqueid: Some("1.1".into()),
+            channel: Some("PJSIP/carrier-b-00000040".into()),
+            dstchannel: dst.map(Cow::Borrowed),
+            dcontext: Some("from-pstn".into()),
+            lastapp: Some(lastapp.into()),
+            disposition: Some("ANSWERED".into()),
+            ..Row::default()
+        };
+        let disposition = |r: Row<'_>| {
+            call_record(&r, WHAT, &CSV_KEYS, Overrides::default())
+                .map(|(c, _)| c.disposition)
+                .ok()
+        };
+        assert_eq!(
+            disposition(row("Queue", None)),
+            Some(Disposition::Cancelled)
+        );
+        assert_eq!(
+            disposition(row("queue", Some(""))),
+            Some(Disposition::Cancelled)
+        );
+        assert_eq!(
+            disposition(row("Queue", Some("PJSIP/1003-00000041"))),
+            Some(Disposition::Answered)
+        );
+        assert_eq!(
+            disposition(row("Playback", None)),
+            Some(Disposition::Answered)
+        );
+    }
+
+    #[test]
     fn column_counts() {
         for n in 16..=21 {
             assert_eq!(header_for(n, true).unwrap().len(), n);
