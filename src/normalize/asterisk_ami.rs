@@ -254,6 +254,10 @@ fn map_attrs(
         ev::DIAL_BEGIN => {
             // Any channel of the call may dial (a `Local/` half does for FreePBX routes); the
             // first DialBegin that shows the route starts the call, the engine ignores the rest.
+            // An originated call's DialBegin has no caller block: nothing to route.
+            if e.v[UNIQUEID].is_none() && e.v[LINKEDID].is_none() {
+                return Ok(());
+            }
             let call_id = e.call()?.0;
             let o = overrides()?;
             let (dir, trunk) = asterisk_cdr_csv::guess_route(

@@ -1481,8 +1481,11 @@ fn issue9_ami_call_with_hangup_and_cdr_counts_once_on_its_trunk() {
     // An outbound call 1001 → carrier-b whose Hangup and Cdr events both arrive, with an RTCP
     // report on the carrier-b leg.
     let events = jsonl_events("asterisk_ami/hangup-and-cdr.jsonl");
+    let rec = through_engine(&events);
+    assert_eq!(rec.counter(Metric::Calls, &[]), 1, "{:?}", rec.counters);
+    assert_eq!(calls(&rec, "carrier-b", "outbound", "answered"), 1);
+    // It started at its DialBegin, on the dialled provider endpoint.
     let a = "1741944000.30";
-    // The call starts at its DialBegin, on the dialled provider endpoint.
     assert_eq!(
         events[0],
         ev(
@@ -1491,9 +1494,6 @@ fn issue9_ami_call_with_hangup_and_cdr_counts_once_on_its_trunk() {
             start(a, Outbound, Some("carrier-b"))
         )
     );
-    let rec = through_engine(&events);
-    assert_eq!(rec.counter(Metric::Calls, &[]), 1, "{:?}", rec.counters);
-    assert_eq!(calls(&rec, "carrier-b", "outbound", "answered"), 1);
     // The outbound leg's RTCP is the trunk's media.
     let mos = rec.samples(
         Metric::CallMosReported,
