@@ -98,7 +98,11 @@ pub(crate) fn map(ctx: &Ctx<'_>, fields: &Fields<'_>, out: &mut Out<'_>) -> Resu
     .ok_or_else(|| Invalid::new(WHAT, k::METHOD, Problem::Missing))?;
     let method = method.trim().to_ascii_uppercase();
     let what = || format!("{WHAT} {method}");
-    let time = timestamp.or(time).and_then(epoch_of);
+    // The acc line's `timestamp`, else `acc_json`'s `time` (epoch, fractions allowed); a
+    // formatted date (`time_mode` 3/4) is no epoch and falls through to the record's time.
+    let time = timestamp
+        .and_then(epoch_of)
+        .or_else(|| time.and_then(epoch_of));
     let code_key = if code.is_some() { k::CODE } else { k::SIP_CODE };
     let code = || -> Result<u16, Invalid> {
         let v = code

@@ -1401,6 +1401,19 @@ fn issue9_native_time_wins_over_the_record_time_then_falls_back() {
             "neither: observed",
         );
     }
+    // A native field that is no time is skipped, never an error.
+    let mut formatted = acc_json(None);
+    formatted.attributes.push(s("time", "2025-03-14 10:00:17"));
+    for (preset, record) in [
+        (Preset::AsteriskAmi, ami(Some("soon"))),
+        (Preset::KamailioAcc, formatted),
+    ] {
+        assert_eq!(
+            event_times(preset, record, RECORD_TIME),
+            vec![at_nanos(RECORD_TIME)],
+            "{preset:?}"
+        );
+    }
 }
 
 #[test]
