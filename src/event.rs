@@ -10,7 +10,9 @@ use std::time::{Duration, SystemTime};
 pub struct EventMeta {
     /// The PBX identity, reported as the `voip.pbx` label.
     pub pbx: String,
-    /// The record's own time (`time_unix_nano`, else `observed_time_unix_nano`), when it had one.
+    /// When the event happened: the native record's own time field where its format has one,
+    /// else the OTLP `time_unix_nano`, else `observed_time_unix_nano` (`docs/schema.md`, "Event
+    /// time"). For a whole-call record (`voip.cdr`) it is the end of the call.
     pub time: Option<SystemTime>,
 }
 

@@ -4,13 +4,22 @@
 //!
 //! Maps call, registration, security, queue and RTCP events (table in `docs/schema.md`); every
 //! other AMI event is ignored.
+//!
+//! One call is counted once: by party A's `Hangup`, which every AMI feed with the `call` class
+//! has. `Cdr` events (`cdr_manager`) are recognised but not mapped: they would count the same
+//! call a second time (one per party-A/party-B pairing, even), and this preset keeps no state to
+//! pair them with the `Hangup`. A PBX that only sends CDRs sends `Master.csv`.
+//!
+//! Trunk and direction come from channel names: a named (not all-digit) PJSIP/SIP endpoint is a
+//! provider. A call from a provider starts at its `Newchannel`; a call from an extension starts
+//! at the `DialBegin` that shows where it goes (so an outbound call starts on its trunk).
 
 use std::borrow::Cow;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
 
-use super::asterisk_cdr_csv::{self, Row, RowKeys};
+use super::asterisk_cdr_csv;
 use super::attributes::ami::{self, events as ev};
 use super::body::{self, Attrs};
 use super::coerce::{self, Invalid, Problem};
@@ -21,12 +30,14 @@ use crate::event::{
     RegistrationOutcome, VoipEventKind,
 };
 
-/// The AMI events this preset maps (for detection).
+/// The AMI events this preset recognises (for detection); `Cdr` among them, though it maps to
+/// nothing.
 pub(crate) fn is_mapped_event(name: &str) -> bool {
     matches!(
         name,
         ev::NEWCHANNEL
             | ev::HANGUP
+            | ev::DIAL_BEGIN
             | ev::DIAL_END
             | ev::REGISTRY
             | ev::CONTACT_STATUS
@@ -70,12 +81,8 @@ const MES: usize = 16;
 const FRACTION_LOST: usize = 17;
 const IA_JITTER: usize = 18;
 const TIMESTAMP: usize = 19;
-const DEST_CONTEXT: usize = 20;
-const DEST_CHANNEL: usize = 21;
-const DURATION: usize = 22;
-const BILLSEC: usize = 23;
-const DISPOSITION: usize = 24;
-const SLOTS: usize = 25;
+const DEST_CHANNEL: usize = 20;
+const SLOTS: usize = 21;
 
 /// Display spelling of each slot's key, for messages.
 const KEYS: [&str; SLOTS] = [
@@ -99,11 +106,7 @@ const KEYS: [&str; SLOTS] = [
     ami::REPORT0_FRACTION_LOST,
     ami::REPORT0_IA_JITTER,
     ami::TIMESTAMP,
-    ami::CDR_DESTINATION_CONTEXT,
-    ami::CDR_DESTINATION_CHANNEL,
-    ami::CDR_DURATION,
-    ami::CDR_BILLABLE_SECONDS,
-    ami::CDR_DISPOSITION,
+    ami::DEST_CHANNEL,
 ];
 
 fn slot(key: &str) -> Option<usize> {
@@ -131,11 +134,7 @@ fn slot(key: &str) -> Option<usize> {
         "report0fractionlost" => FRACTION_LOST,
         "report0iajitter" => IA_JITTER,
         "timestamp" => TIMESTAMP,
-        "destinationcontext" => DEST_CONTEXT,
-        "destinationchannel" => DEST_CHANNEL,
-        "duration" => DURATION,
-        "billableseconds" => BILLSEC,
-        "disposition" => DISPOSITION,
+        "destchannel" => DEST_CHANNEL,
         _ => return None,
     })
 }
@@ -237,15 +236,44 @@ fn map_attrs(
                 return Ok(());
             }
             let o = overrides()?;
+            let (dir, trunk) = asterisk_cdr_csv::channel_route(
+                e.text(CONTEXT)?.as_deref(),
+                e.text(CHANNEL)?.as_deref(),
+            );
+            let direction = o.direction.unwrap_or(dir);
+            let trunk = o.trunk.or(trunk);
+            if direction == Direction::Unknown && trunk.is_none() {
+                return Ok(()); // an extension's call: its DialBegin starts it
+            }
+            VoipEventKind::CallStart {
+                call_id,
+                direction,
+                trunk,
+            }
+        }
+        ev::DIAL_BEGIN => {
+            // Any channel of the call may dial (a `Local/` half does for FreePBX routes); the
+            // first DialBegin that shows the route starts the call, the engine ignores the rest.
+            // An originated call's DialBegin has no caller block: nothing to route.
+            if e.v[UNIQUEID].is_none() && e.v[LINKEDID].is_none() {
+                return Ok(());
+            }
+            let call_id = e.call()?.0;
+            let o = overrides()?;
             let (dir, trunk) = asterisk_cdr_csv::guess_route(
                 e.text(CONTEXT)?.as_deref(),
                 e.text(CHANNEL)?.as_deref(),
-                None,
+                e.text(DEST_CHANNEL)?.as_deref(),
             );
+            let direction = o.direction.unwrap_or(dir);
+            let trunk = o.trunk.or(trunk);
+            if direction == Direction::Unknown && trunk.is_none() {
+                return Ok(());
+            }
             VoipEventKind::CallStart {
                 call_id,
-                direction: o.direction.unwrap_or(dir),
-                trunk: o.trunk.or(trunk),
+                direction,
+                trunk,
             }
         }
         ev::HANGUP => {
@@ -260,14 +288,21 @@ fn map_attrs(
                 None => None,
             };
             let tech = e.number(TECH_CAUSE)?;
-            let (dir, trunk) = asterisk_cdr_csv::guess_route(
+            let (dir, trunk) = asterisk_cdr_csv::channel_route(
                 e.text(CONTEXT)?.as_deref(),
                 e.text(CHANNEL)?.as_deref(),
-                None,
             );
+            // `Queue()` answers its callers; one who gave up waiting hangs up on an Up channel
+            // that no member ever answered. `Queue()` marks it `ABANDONED=TRUE`, which the
+            // Hangup carries when `manager.conf` lists it in `channelvars`.
+            let disposition = if abandoned_in_queue(attrs) {
+                Disposition::Cancelled
+            } else {
+                hangup_disposition(state.map(|s| s as i64), cause)
+            };
             VoipEventKind::CallEnd(CallRecord {
                 call_id,
-                disposition: hangup_disposition(state.map(|s| s as i64), cause),
+                disposition,
                 duration: None,
                 billable_duration: None,
                 post_dial_delay: None,
@@ -289,28 +324,6 @@ fn map_attrs(
                 call_id: e.call()?.0,
                 post_dial_delay: None,
             }
-        }
-        ev::CDR => {
-            let row = Row {
-                uniqueid: e.text(UNIQUEID)?,
-                linkedid: e.text(LINKEDID)?,
-                channel: e.text(CHANNEL)?,
-                dstchannel: e.text(DEST_CHANNEL)?,
-                dcontext: e.text(DEST_CONTEXT)?,
-                duration: e.text(DURATION)?,
-                billsec: e.text(BILLSEC)?,
-                disposition: e.text(DISPOSITION)?,
-            };
-            let keys = RowKeys {
-                uniqueid: ami::CDR_UNIQUEID,
-                duration: ami::CDR_DURATION,
-                billsec: ami::CDR_BILLABLE_SECONDS,
-                disposition: ami::CDR_DISPOSITION,
-            };
-            let record =
-                asterisk_cdr_csv::call_record(&row, "asterisk_ami Cdr", &keys, overrides()?)?;
-            out.push_row(ctx.event(VoipEventKind::Cdr(record), time));
-            return Ok(());
         }
         ev::REGISTRY => {
             let status = e.required_text(STATUS)?;
@@ -379,7 +392,7 @@ fn map_attrs(
             }
         }
         ev::RTCP_SENT | ev::RTCP_RECEIVED => {
-            let call_id = e.call()?.0;
+            let (call_id, party_a) = e.call()?;
             let loss_ratio = match e.v[FRACTION_LOST] {
                 Some(v) => coerce::integer_in(v, 0, 255)
                     .map_err(|p| e.err(FRACTION_LOST, p))?
@@ -414,11 +427,24 @@ fn map_attrs(
             if quality.is_empty() {
                 return Ok(());
             }
+            // A report on a provider's channel is that trunk's media: party A's leg came in
+            // from it, party B's went out to it. On an extension's leg the engine takes the
+            // call's trunk.
             let o = overrides()?;
+            let provider = e
+                .text(CHANNEL)?
+                .as_deref()
+                .and_then(asterisk_cdr_csv::provider_endpoint)
+                .map(str::to_owned);
+            let dir = match (&provider, party_a) {
+                (None, _) => Direction::Unknown,
+                (Some(_), true) => Direction::Inbound,
+                (Some(_), false) => Direction::Outbound,
+            };
             VoipEventKind::Quality {
                 call_id,
-                trunk: o.trunk,
-                direction: o.direction.unwrap_or(Direction::Unknown),
+                trunk: o.trunk.or(provider),
+                direction: o.direction.unwrap_or(dir),
                 quality,
             }
         }
@@ -426,6 +452,37 @@ fn map_attrs(
     };
     out.push(ctx.event(kind, time));
     Ok(())
+}
+
+/// True when the event carries `ChanVariable: ABANDONED=TRUE`: as a `NAME=value` string (the
+/// wire form; repeated for several variables), a list of them, or a map (bridges that group
+/// channel variables).
+fn abandoned_in_queue(attrs: &[KeyValue]) -> bool {
+    fn says(v: &AnyValue) -> bool {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        match &v.value {
+            Some(Value::StringValue(s)) => s
+                .split_once('=')
+                .is_some_and(|(k, v)| k.trim().eq_ignore_ascii_case(ami::ABANDONED) && is_true(v)),
+            Some(Value::ArrayValue(a)) => a.values.iter().any(says),
+            Some(Value::KvlistValue(l)) => l.values.iter().any(|kv| {
+                kv.key.eq_ignore_ascii_case(ami::ABANDONED)
+                    && kv
+                        .value
+                        .as_ref()
+                        .and_then(|v| coerce::str_of(Some(v)))
+                        .is_some_and(is_true)
+            }),
+            _ => false,
+        }
+    }
+    fn is_true(v: &str) -> bool {
+        let v = v.trim();
+        v.eq_ignore_ascii_case("TRUE") || v == "1" || v.eq_ignore_ascii_case("yes")
+    }
+    attrs.iter().any(|kv| {
+        kv.key.eq_ignore_ascii_case(ami::CHAN_VARIABLE) && kv.value.as_ref().is_some_and(says)
+    })
 }
 
 /// How a party-A hangup ended: answered when the channel was Up; else by Q.850 cause.
@@ -478,6 +535,53 @@ mod tests {
         assert_eq!(hangup_disposition(Some(0), Some(1)), Disposition::Failed);
         assert_eq!(hangup_disposition(None, Some(16)), Disposition::Answered);
         assert_eq!(hangup_disposition(None, None), Disposition::Cancelled);
+    }
+
+    #[test]
+    fn abandoned_channel_variable_forms() {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        use opentelemetry_proto::tonic::common::v1::{ArrayValue, KeyValueList};
+        let text = |s: &str| AnyValue {
+            value: Some(Value::StringValue(s.into())),
+        };
+        let kv = |k: &str, v: AnyValue| KeyValue {
+            key: k.into(),
+            value: Some(v),
+            ..Default::default()
+        };
+        let wire = [
+            kv("Event", text("Hangup")),
+            kv("ChanVariable", text("QUEUESTATUS=")),
+            kv("ChanVariable", text("ABANDONED=TRUE")),
+        ];
+        assert!(abandoned_in_queue(&wire));
+        let list = kv(
+            "ChanVariable",
+            AnyValue {
+                value: Some(Value::ArrayValue(ArrayValue {
+                    values: vec![text("FOO=bar"), text("abandoned=true")],
+                })),
+            },
+        );
+        assert!(abandoned_in_queue(&[list]));
+        let map = kv(
+            "chanvariable",
+            AnyValue {
+                value: Some(Value::KvlistValue(KeyValueList {
+                    values: vec![kv("ABANDONED", text("TRUE"))],
+                })),
+            },
+        );
+        assert!(abandoned_in_queue(&[map]));
+        assert!(!abandoned_in_queue(&[kv(
+            "ChanVariable",
+            text("ABANDONED=")
+        )]));
+        assert!(!abandoned_in_queue(&[kv(
+            "DestChanVariable",
+            text("ABANDONED=TRUE")
+        )]));
+        assert!(!abandoned_in_queue(&[kv("ABANDONED", text("TRUE"))]));
     }
 
     #[test]

@@ -224,6 +224,10 @@ pub mod ami {
     pub const CDR_ANSWER_TIME: &str = "AnswerTime";
     /// With `timestampevents=yes`: epoch seconds with µs.
     pub const TIMESTAMP: &str = "Timestamp";
+    /// A channel variable listed in `manager.conf` `channelvars`: `NAME=value`.
+    pub const CHAN_VARIABLE: &str = "ChanVariable";
+    /// Set to `TRUE` on a caller's channel by `Queue()` when it leaves without a member.
+    pub const ABANDONED: &str = "ABANDONED";
 
     /// Event names the preset maps.
     pub mod events {
@@ -231,6 +235,8 @@ pub mod ami {
         pub const NEWCHANNEL: &str = "Newchannel";
         /// A channel hung up.
         pub const HANGUP: &str = "Hangup";
+        /// A Dial started ringing a destination.
+        pub const DIAL_BEGIN: &str = "DialBegin";
         /// A Dial finished.
         pub const DIAL_END: &str = "DialEnd";
         /// Outbound (trunk) registration state.
@@ -257,7 +263,8 @@ pub mod ami {
         pub const RTCP_SENT: &str = "RTCPSent";
         /// RTCP report received by Asterisk (describes the stream it sends).
         pub const RTCP_RECEIVED: &str = "RTCPReceived";
-        /// A CDR posted by `cdr_manager`.
+        /// A CDR posted by `cdr_manager`: recognised, deliberately not mapped (the call is
+        /// counted from its `Hangup`).
         pub const CDR: &str = "Cdr";
     }
 }
@@ -329,6 +336,8 @@ pub mod freeswitch_cdr {
         pub const ANSWER_EPOCH: &str = "answer_epoch";
         /// Epoch µs of the end.
         pub const END_UEPOCH: &str = "end_uepoch";
+        /// End of the leg, epoch seconds (`0` when unset).
+        pub const END_EPOCH: &str = "end_epoch";
         /// Seconds.
         pub const DURATION: &str = "duration";
         /// Milliseconds.

@@ -281,11 +281,18 @@ fn map_attrs(
             let state = e
                 .text(STATE)?
                 .ok_or_else(|| e.err(STATE, Problem::Missing))?;
+            // Every failed attempt ends in FAIL_WAIT exactly once (mod_sofia sofia_reg.c: a
+            // rejection, a timeout, a 5xx to the auth retry or a lost ping all set FAILED, and
+            // the next check moves FAILED to FAIL_WAIT and fires the event). The FAILED (with
+            // the SIP `Status`) and TIMEOUT events that precede it belong to the same attempt,
+            // and FAILED is not always fired: counting FAIL_WAIT alone counts each once.
             let outcome = match state.trim() {
                 "REGED" => RegistrationOutcome::Success,
-                "FAILED" | "TIMEOUT" => RegistrationOutcome::Failure,
+                "FAIL_WAIT" => RegistrationOutcome::Failure,
                 "EXPIRED" => RegistrationOutcome::Expired,
-                "UNREGED" => RegistrationOutcome::Unregistered,
+                // UNREGED is the state before every REGISTER (each refresh and retry passes
+                // through it), not an unregistration; UNREGISTER is one (`killgw`, shutdown).
+                "UNREGISTER" => RegistrationOutcome::Unregistered,
                 _ => return Ok(()),
             };
             let o = fields.overrides(WHAT)?;

@@ -45,7 +45,8 @@ const USE_CODEC: usize = 21;
 const IN_MOS: usize = 22;
 const IN_PACKETS: usize = 23;
 const IN_FLAWS: usize = 24;
-const VARS: usize = 25;
+const END_EPOCH: usize = 25;
+const VARS: usize = 26;
 
 const VAR_NAMES: [&str; VARS] = [
     var::UUID,
@@ -73,6 +74,7 @@ const VAR_NAMES: [&str; VARS] = [
     var::RTP_AUDIO_IN_MOS,
     var::RTP_AUDIO_IN_PACKET_COUNT,
     var::RTP_AUDIO_IN_FLAW_TOTAL,
+    var::END_EPOCH,
 ];
 
 fn var_slot(name: &str) -> Option<usize> {
@@ -102,6 +104,7 @@ fn var_slot(name: &str) -> Option<usize> {
         var::RTP_AUDIO_IN_MOS => IN_MOS,
         var::RTP_AUDIO_IN_PACKET_COUNT => IN_PACKETS,
         var::RTP_AUDIO_IN_FLAW_TOTAL => IN_FLAWS,
+        var::END_EPOCH => END_EPOCH,
         _ => return None,
     })
 }
@@ -202,13 +205,13 @@ impl<'a> Vars<'a> {
         self.v[ORIGINATING_LEG_UUID].is_some()
     }
 
-    /// End of the leg (`end_uepoch`, µs).
+    /// End of the leg: `end_uepoch` (µs), else `end_epoch` (s). Both are UTC epochs, unlike
+    /// the local-time `end_stamp`.
     pub(crate) fn end_time(&self) -> Option<SystemTime> {
-        self.number(END_UEPOCH)
-            .ok()
-            .flatten()
-            .filter(|n| *n > 0.0)
+        let positive = |i: usize| self.number(i).ok().flatten().filter(|n| *n > 0.0);
+        positive(END_UEPOCH)
             .map(|us| UNIX_EPOCH + Duration::from_micros(us as u64))
+            .or_else(|| positive(END_EPOCH).and_then(super::epoch_secs))
     }
 
     /// Direction and trunk: a `bridge` to `sofia/gateway/<gw>/…` in `last_arg` → outbound on

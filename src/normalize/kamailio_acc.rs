@@ -20,6 +20,8 @@ use crate::event::{
 };
 
 const WHAT: &str = "kamailio_acc";
+/// The final response of an answered INVITE.
+const INVITE_ANSWERED: u16 = 200;
 
 /// The acc pairs of a log line: everything after `ACC: <what happened>: `, split on `;` and `=`.
 pub(crate) fn acc_pairs(text: &str) -> Option<Vec<KeyValue>> {
@@ -96,7 +98,11 @@ pub(crate) fn map(ctx: &Ctx<'_>, fields: &Fields<'_>, out: &mut Out<'_>) -> Resu
     .ok_or_else(|| Invalid::new(WHAT, k::METHOD, Problem::Missing))?;
     let method = method.trim().to_ascii_uppercase();
     let what = || format!("{WHAT} {method}");
-    let time = timestamp.or(time).and_then(epoch_of);
+    // The acc line's `timestamp`, else `acc_json`'s `time` (epoch, fractions allowed); a
+    // formatted date (`time_mode` 3/4) is no epoch and falls through to the record's time.
+    let time = timestamp
+        .and_then(epoch_of)
+        .or_else(|| time.and_then(epoch_of));
     let code_key = if code.is_some() { k::CODE } else { k::SIP_CODE };
     let code = || -> Result<u16, Invalid> {
         let v = code
@@ -158,10 +164,14 @@ pub(crate) fn map(ctx: &Ctx<'_>, fields: &Fields<'_>, out: &mut Out<'_>) -> Resu
             }
         }
         k::BYE => {
+            // The call is counted here, so its INVITE's final response is counted here too: a
+            // dialog ended by BYE was answered with a 2xx (200; the BYE line's own `code` is the
+            // BYE's). The INVITE-200 line itself gives start and answer, no record.
             let o = fields.overrides(WHAT)?;
             let record = CallRecord {
                 direction: o.direction.unwrap_or(Direction::Unknown),
                 trunk: o.trunk,
+                sip_status: Some(INVITE_ANSWERED),
                 ..record(call()?, Disposition::Answered)
             };
             out.push(ctx.event(VoipEventKind::CallEnd(record), time));

@@ -109,13 +109,18 @@ pub(crate) struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    /// The event's metadata: the record's time, else the time the native shape carries
-    /// (`native`), else the time the collector observed it.
+    /// The event's metadata. Its time is the native record's own time (`native`: the time
+    /// field of the PBX's format, which says when the event happened), else the OTLP record's
+    /// `time_unix_nano` (a Collector timestamp operator, or the sender's clock), else
+    /// `observed_time_unix_nano` (when the Collector read it). The native time goes first
+    /// because the other two drift from the event when records are late: a file read after a
+    /// restart, a retried batch, a syslog relay that stamps arrival. `docs/schema.md` states
+    /// this order; keep the two in step.
     pub(crate) fn meta(&self, native: Option<SystemTime>) -> EventMeta {
         EventMeta {
             pbx: self.pbx.to_owned(),
-            time: nanos(self.record.time_unix_nano)
-                .or(native)
+            time: native
+                .or_else(|| nanos(self.record.time_unix_nano))
                 .or_else(|| nanos(self.record.observed_time_unix_nano)),
         }
     }

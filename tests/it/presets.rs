@@ -6,11 +6,13 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use callpulse::config::{Preset, SourceConfig};
+use callpulse::config::{Config, Preset, SourceConfig};
+use callpulse::engine::{Engine, MemoryRecorder};
 use callpulse::event::{
     CallRecord, Direction, Disposition, EventMeta, QualityFields, QueueOutcome, RegistrationKind,
     RegistrationOutcome, VoipEvent, VoipEventKind,
 };
+use callpulse::metrics::{Metric, label};
 use callpulse::normalize::{Normalized, normalize_request};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{
@@ -310,7 +312,8 @@ fn ami_expected(pbx: &str) -> Vec<VoipEvent> {
                 ..rec(a, Answered)
             }),
         ),
-        e("1741943600.000000", start("1741943600.12", Unknown, None)),
+        // An extension's call starts at the DialBegin that shows where it goes.
+        e("1741943600.300000", start("1741943600.12", Internal, None)),
         e(
             "1741943604.000000",
             VoipEventKind::CallEnd(CallRecord {
@@ -351,8 +354,8 @@ fn ami_expected(pbx: &str) -> Vec<VoipEvent> {
             "1741943560.000000",
             VoipEventKind::Quality {
                 call_id: a.into(),
-                trunk: None,
-                direction: Unknown,
+                trunk: Some("carrier-a".into()),
+                direction: Inbound,
                 quality: QualityFields {
                     loss_ratio: Some(13.0 / 256.0),
                     jitter: Some(Duration::from_secs_f64(160.0 / 8000.0)),
@@ -366,8 +369,8 @@ fn ami_expected(pbx: &str) -> Vec<VoipEvent> {
             "1741943565.000000",
             VoipEventKind::Quality {
                 call_id: a.into(),
-                trunk: None,
-                direction: Unknown,
+                trunk: Some("carrier-a".into()),
+                direction: Inbound,
                 quality: QualityFields {
                     loss_ratio: Some(0.0),
                     jitter: Some(Duration::from_secs_f64(80.0 / 8000.0)),
@@ -375,10 +378,6 @@ fn ami_expected(pbx: &str) -> Vec<VoipEvent> {
                     ..QualityFields::default()
                 },
             },
-        ),
-        e(
-            "1741943865.000000",
-            cdr("1741943760.24", Answered, (65, 60), Internal, None),
         ),
     ]
 }
@@ -398,12 +397,13 @@ fn asterisk_ami_json_lines() {
     for sources in [&sources[..], &[]] {
         let n = run("pbx-ast-1", records(), sources);
         assert_eq!(n.events, ami_expected("pbx-ast-1"));
-        // Ignored: party B's Newchannel and Hangup, ContactStatus Unreachable, an AMI login
-        // failure, VarSet.
-        assert_eq!((n.ignored, n.invalid), (5, 1));
+        // Ignored: party B's Newchannel and Hangup, the busy call's Newchannel (an extension:
+        // its DialBegin starts it) and DialEnd BUSY, ContactStatus Unreachable, an AMI login
+        // failure, VarSet, and the Cdr event (the Hangup counts the call).
+        assert_eq!((n.ignored, n.invalid), (8, 1));
         assert_eq!(
             n.first_invalid.as_deref(),
-            Some("record 23: asterisk_ami Hangup: missing Linkedid")
+            Some("record 25: asterisk_ami Hangup: missing Linkedid")
         );
     }
 }
@@ -642,9 +642,10 @@ fn freeswitch_events_json() {
             1_741_945_000_000_000,
             reg(Success, Trunk, None, Some("carrier-a")),
         ),
+        // FAILED (403) is followed by FAIL_WAIT, which counts the failed attempt once.
         e(
-            1_741_945_060_000_000,
-            reg(Failure, Trunk, Some(403), Some("carrier-b")),
+            1_741_945_060_500_000,
+            reg(Failure, Trunk, None, Some("carrier-b")),
         ),
         e(
             1_741_946_500_000_000,
@@ -670,12 +671,12 @@ fn freeswitch_events_json() {
     for sources in [&sources[..], &[]] {
         let n = run(pbx, records(), sources);
         assert_eq!(n.events, want);
-        // B-leg CREATE, INVITE auth failure, gateway TRYING, member timeout, served member,
-        // HEARTBEAT.
-        assert_eq!((n.ignored, n.invalid), (6, 1));
+        // B-leg CREATE, INVITE auth failure, gateway FAILED (its FAIL_WAIT counts) and TRYING,
+        // member timeout, served member, HEARTBEAT.
+        assert_eq!((n.ignored, n.invalid), (7, 1));
         assert_eq!(
             n.first_invalid.as_deref(),
-            Some("record 20: freeswitch_event CHANNEL_HANGUP_COMPLETE: missing Unique-ID")
+            Some("record 21: freeswitch_event CHANNEL_HANGUP_COMPLETE: missing Unique-ID")
         );
     }
 }
@@ -697,6 +698,14 @@ fn freeswitch_event_plain_url_encoded() {
 // ---------------------------------------------------------------------------------------------
 // Kamailio acc
 
+/// The record of a call a BYE ended: answered, so its INVITE had a 2xx.
+fn answered_bye(id: &str) -> CallRecord {
+    CallRecord {
+        sip_status: Some(200),
+        ..rec(id, Answered)
+    }
+}
+
 #[test]
 fn kamailio_acc_syslog_file() {
     let text = data("kamailio_acc/acc.log");
@@ -717,7 +726,7 @@ fn kamailio_acc_syslog_file() {
     let want = vec![
         e(1_741_946_417, start(call, Unknown, None)),
         e(1_741_946_417, answer(call, None)),
-        e(1_741_946_629, VoipEventKind::CallEnd(rec(call, Answered))),
+        e(1_741_946_629, VoipEventKind::CallEnd(answered_bye(call))),
         e(1_741_946_702, failed("77aa01@198.51.100.23", Busy, 486)),
         e(
             1_741_946_770,
@@ -760,7 +769,7 @@ fn kamailio_acc_json_through_syslog_and_json_parser() {
     let want = vec![
         e(1_741_947_000, start(j1, Unknown, None)),
         e(1_741_947_000, answer(j1, None)),
-        e(1_741_947_120, VoipEventKind::CallEnd(rec(j1, Answered))),
+        e(1_741_947_120, VoipEventKind::CallEnd(answered_bye(j1))),
         e(
             1_741_947_180,
             VoipEventKind::Cdr(CallRecord {
@@ -1201,4 +1210,403 @@ fn preset_throughput() {
             f64::from(rounds) * 100.0 / secs
         );
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 9: numbers that hold when records arrive late. Event time is the native record's own
+// time first; mappings count what the PBX meant (checked through the engine's counters).
+
+/// The OTLP record time a Collector timestamp operator or a sender set: later than every native
+/// time below, as for a record read late.
+const RECORD_TIME: u64 = 1_742_100_000_000_000_000;
+
+/// The event times of one record run through `preset` (pinned, so a record without its time
+/// field is still mapped).
+fn event_times(
+    preset: Preset,
+    mut record: LogRecord,
+    time_unix_nano: u64,
+) -> Vec<Option<SystemTime>> {
+    record.time_unix_nano = time_unix_nano;
+    let n = run("pbx-t", vec![record], &[source(preset, &[])]);
+    assert_eq!(n.invalid, 0, "{preset:?}: {:?}", n.first_invalid);
+    assert!(!n.events.is_empty(), "{preset:?}: no event");
+    n.events.iter().map(|e| e.meta.time).collect()
+}
+
+/// A JSON object as `json_parser` delivers it.
+fn json(v: serde_json::Value) -> LogRecord {
+    json_record(&v.to_string(), "events.jsonl")
+}
+
+#[test]
+fn issue9_native_time_wins_over_the_record_time_then_falls_back() {
+    let csv = |start: &str, answer: &str, end: &str| {
+        let line = format!(
+            r#""","1001","4155550100","from-internal","1001","PJSIP/1001-00000001","PJSIP/carrier-a-00000002","Dial","x","{start}","{answer}","{end}",214,210,"ANSWERED","DOCUMENTATION","1741942800.1","""#
+        );
+        csv_record(&line, &HEADER_18, false)
+    };
+    let ami = |ts: Option<&str>| {
+        let mut v = serde_json::json!({"Event": "Hangup", "Channel": "PJSIP/carrier-a-0000000a",
+            "ChannelState": "6", "Context": "from-trunk", "Uniqueid": "1741943500.10",
+            "Linkedid": "1741943500.10", "Cause": "16"});
+        if let Some(ts) = ts {
+            v["Timestamp"] = ts.into();
+        }
+        json(v)
+    };
+    let fs_cdr = |end: &[(&str, &str)]| {
+        let mut vars = serde_json::json!({"uuid": "u1", "direction": "inbound",
+            "hangup_cause": "NORMAL_CLEARING", "duration": "12", "billsec": "10",
+            "answer_epoch": "1741946605"});
+        for (k, v) in end {
+            vars[k] = (*v).into();
+        }
+        json(
+            serde_json::json!({"core-uuid": "c", "channel_data": {"direction": "inbound"},
+            "variables": vars}),
+        )
+    };
+    let esl = |ts: Option<&str>| {
+        let mut v = serde_json::json!({"Event-Name": "CUSTOM",
+            "Event-Subclass": "sofia::register", "profile-name": "internal"});
+        if let Some(ts) = ts {
+            v["Event-Date-Timestamp"] = ts.into();
+        }
+        json(v)
+    };
+    let acc = |pairs: &str| {
+        line_record(
+            &format!(
+                "Mar 14 10:00:17 sip-proxy-01 kamailio[2819]: NOTICE: acc [acc.c:288]: acc_log_request(): ACC: transaction answered: {pairs}method=BYE;from_tag=a;to_tag=b;call_id=t1@198.51.100.21;code=200;reason=OK"
+            ),
+            "acc.log",
+        )
+    };
+    let acc_json = |time: Option<f64>| {
+        let mut v = serde_json::json!({"method": "BYE", "callid": "j1@198.51.100.30",
+            "sip_code": "200", "sip_reason": "OK"});
+        if let Some(t) = time {
+            v["time"] = t.into();
+        }
+        json(v)
+    };
+    // (what, preset, record with its native time, that time, the record without it)
+    let table: Vec<(&str, Preset, LogRecord, Option<SystemTime>, LogRecord)> = vec![
+        (
+            "Master.csv row with zoned dates (cdr_custom %FT%T%z): its end",
+            Preset::AsteriskCdrCsv,
+            csv(
+                "2025-03-14T10:00:00+0100",
+                "2025-03-14T10:00:04+0100",
+                "2025-03-14T10:03:34+0100",
+            ),
+            at_nanos(utc("2025-03-14 09:03:34")),
+            // Master.csv's own zone-less dates are no instant: the Collector's `location` rules.
+            csv(
+                "2025-03-14 09:00:00",
+                "2025-03-14 09:00:04",
+                "2025-03-14 09:03:34",
+            ),
+        ),
+        (
+            "cdr_custom epoch end (end(double))",
+            Preset::AsteriskCdrCsv,
+            csv("1741942800.25", "1741942804.25", "1741943014.25"),
+            Some(UNIX_EPOCH + Duration::from_millis(1_741_943_014_250)),
+            csv("", "", ""),
+        ),
+        (
+            "AMI Timestamp (timestampevents=yes)",
+            Preset::AsteriskAmi,
+            ami(Some("1741943612.100000")),
+            ami_time("1741943612.100000"),
+            ami(None),
+        ),
+        (
+            "queue_log epoch",
+            Preset::AsteriskQueueLog,
+            line_record(
+                "1741943700|1741943700.20|support|NONE|ENTERQUEUE||4155550123|1",
+                "queue_log",
+            ),
+            at_secs(1_741_943_700),
+            line_record(
+                "|1741943700.20|support|NONE|ENTERQUEUE||4155550123|1",
+                "queue_log",
+            ),
+        ),
+        (
+            "FreeSWITCH CDR end_uepoch",
+            Preset::FreeswitchJsonCdr,
+            fs_cdr(&[
+                ("end_uepoch", "1741946617400000"),
+                ("end_epoch", "1741946617"),
+            ]),
+            at_micros(1_741_946_617_400_000),
+            fs_cdr(&[]),
+        ),
+        (
+            "FreeSWITCH CDR end_epoch alone",
+            Preset::FreeswitchJsonCdr,
+            fs_cdr(&[("end_epoch", "1741946617"), ("end_uepoch", "0")]),
+            at_secs(1_741_946_617),
+            fs_cdr(&[("end_epoch", "0")]),
+        ),
+        (
+            "FreeSWITCH event Event-Date-Timestamp (µs)",
+            Preset::FreeswitchEvent,
+            esl(Some("1741946000123456")),
+            at_micros(1_741_946_000_123_456),
+            esl(None),
+        ),
+        (
+            "Kamailio acc timestamp=",
+            Preset::KamailioAcc,
+            acc("timestamp=1741946629;"),
+            at_secs(1_741_946_629),
+            acc(""),
+        ),
+        (
+            "Kamailio acc_json time (time_mode=2: seconds.milliseconds)",
+            Preset::KamailioAcc,
+            acc_json(Some(1_741_947_120.5)),
+            Some(UNIX_EPOCH + Duration::from_millis(1_741_947_120_500)),
+            acc_json(None),
+        ),
+    ];
+    for (what, preset, with, native, without) in table {
+        assert!(native.is_some(), "{what}");
+        let all = |ts: Vec<Option<SystemTime>>, want: Option<SystemTime>, case: &str| {
+            assert!(
+                ts.iter().all(|t| *t == want),
+                "{what}, {case}: {ts:?}, want {want:?}"
+            );
+        };
+        all(
+            event_times(preset, with.clone(), RECORD_TIME),
+            native,
+            "native over time_unix_nano",
+        );
+        all(event_times(preset, with, 0), native, "native over observed");
+        all(
+            event_times(preset, without.clone(), RECORD_TIME),
+            at_nanos(RECORD_TIME),
+            "no native: time_unix_nano",
+        );
+        all(
+            event_times(preset, without, 0),
+            at_nanos(OBSERVED),
+            "neither: observed",
+        );
+    }
+    // A native field that is no time is skipped, never an error.
+    let mut formatted = acc_json(None);
+    formatted.attributes.push(s("time", "2025-03-14 10:00:17"));
+    for (preset, record) in [
+        (Preset::AsteriskAmi, ami(Some("soon"))),
+        (Preset::KamailioAcc, formatted),
+    ] {
+        assert_eq!(
+            event_times(preset, record, RECORD_TIME),
+            vec![at_nanos(RECORD_TIME)],
+            "{preset:?}"
+        );
+    }
+}
+
+#[test]
+fn issue9_cdr_dates_give_durations_and_the_end_time() {
+    // A cdr_custom file with dates and no duration/billsec columns: durations are the row's own
+    // end − start and end − answer; the event time is its end.
+    let header = [
+        "uniqueid",
+        "channel",
+        "dstchannel",
+        "dcontext",
+        "start",
+        "answer",
+        "end",
+        "disposition",
+    ];
+    let line = r#""1741942800.1","PJSIP/1001-00000001","PJSIP/carrier-a-00000002","from-internal","2025-03-14T09:00:00.250Z","2025-03-14T09:00:04.500Z","2025-03-14T09:03:34.500Z","ANSWERED""#;
+    let n = run(
+        "pbx-t",
+        vec![csv_record(line, &header, false)],
+        &[source(Preset::AsteriskCdrCsv, &[])],
+    );
+    let end = Some(UNIX_EPOCH + Duration::from_millis(1_741_943_014_500));
+    assert_eq!(
+        n.events,
+        vec![ev(
+            "pbx-t",
+            end,
+            VoipEventKind::Cdr(CallRecord {
+                duration: Some(Duration::from_millis(214_250)),
+                billable_duration: Some(Duration::from_secs(210)),
+                direction: Outbound,
+                trunk: Some("carrier-a".into()),
+                ..rec("1741942800.1", Answered)
+            })
+        )]
+    );
+}
+
+/// Each event through an engine with the default config, at its own time: what it recorded.
+fn through_engine(events: &[VoipEvent]) -> MemoryRecorder {
+    let mut engine = Engine::new(&Config::default());
+    let mut out = MemoryRecorder::default();
+    for e in events {
+        let now = e
+            .meta
+            .time
+            .unwrap_or(UNIX_EPOCH + Duration::from_secs(1_741_900_000));
+        engine.on_event(e, now, &mut out);
+    }
+    out
+}
+
+/// `voip.calls` on (trunk, direction, disposition).
+fn calls(rec: &MemoryRecorder, trunk: &str, dir: &str, disp: &str) -> u64 {
+    rec.counter(
+        Metric::Calls,
+        &[
+            (label::TRUNK, trunk),
+            (label::DIRECTION, dir),
+            (label::DISPOSITION, disp),
+        ],
+    )
+}
+
+fn jsonl_events(path: &str) -> Vec<VoipEvent> {
+    let text = data(path);
+    let records: Vec<_> = lines(&text)
+        .map(|l| json_record(l, "ami-events.jsonl"))
+        .collect();
+    let n = run("pbx-ast-1", records, &[]);
+    assert_eq!(n.invalid, 0, "{:?}", n.first_invalid);
+    n.events
+}
+
+#[test]
+fn issue9_ami_call_with_hangup_and_cdr_counts_once_on_its_trunk() {
+    // An outbound call 1001 → carrier-b whose Hangup and Cdr events both arrive, with an RTCP
+    // report on the carrier-b leg.
+    let events = jsonl_events("asterisk_ami/hangup-and-cdr.jsonl");
+    let rec = through_engine(&events);
+    assert_eq!(rec.counter(Metric::Calls, &[]), 1, "{:?}", rec.counters);
+    assert_eq!(calls(&rec, "carrier-b", "outbound", "answered"), 1);
+    // It started at its DialBegin, on the dialled provider endpoint.
+    let a = "1741944000.30";
+    assert_eq!(
+        events[0],
+        ev(
+            "pbx-ast-1",
+            ami_time("1741944000.200000"),
+            start(a, Outbound, Some("carrier-b"))
+        )
+    );
+    // The outbound leg's RTCP is the trunk's media.
+    let mos = rec.samples(
+        Metric::CallMosReported,
+        &[(label::TRUNK, "carrier-b"), (label::DIRECTION, "outbound")],
+    );
+    assert_eq!(mos, vec![80.0 / 20.0]);
+    assert_eq!(
+        rec.samples(Metric::CallMos, &[(label::TRUNK, "carrier-b")])
+            .len(),
+        1
+    );
+}
+
+#[test]
+fn issue9_ami_queue_caller_who_hangs_up_waiting_is_not_answered() {
+    // A caller from carrier-a, answered by the dialplan, waits 30 s in `support` and hangs up
+    // (QueueCallerAbandon, then a Hangup on an Up channel marked ABANDONED=TRUE).
+    let events = jsonl_events("asterisk_ami/queue-abandon.jsonl");
+    let rec = through_engine(&events);
+    assert_eq!(
+        calls(&rec, "carrier-a", "inbound", "answered"),
+        0,
+        "{:?}",
+        rec.counters
+    );
+    assert_eq!(calls(&rec, "carrier-a", "inbound", "cancelled"), 1);
+    assert_eq!(
+        rec.counter(
+            Metric::QueueCalls,
+            &[
+                (label::QUEUE, "support"),
+                (label::QUEUE_OUTCOME, "abandoned")
+            ]
+        ),
+        1
+    );
+}
+
+#[test]
+fn issue9_asterisk_cdr_csv_queue_caller_who_gave_up_is_cancelled() {
+    // Row 1: answered by Queue(), no member ever reached (no dstchannel): cancelled. Row 2: an
+    // IVR call (Playback) the PBX answered: answered.
+    let text = data("asterisk_cdr_csv/queue-abandon.csv");
+    let records: Vec<_> = lines(&text)
+        .map(|l| csv_record(l, &HEADER_18, true))
+        .collect();
+    let n = run("pbx-ast-1", records, &[]);
+    let dispositions: Vec<_> = n
+        .events
+        .iter()
+        .map(|e| match &e.kind {
+            VoipEventKind::Cdr(r) => r.disposition,
+            k => panic!("{k:?}"),
+        })
+        .collect();
+    assert_eq!(dispositions, [Cancelled, Answered]);
+    let rec = through_engine(&n.events);
+    assert_eq!(calls(&rec, "carrier-b", "inbound", "cancelled"), 1);
+    assert_eq!(calls(&rec, "carrier-b", "inbound", "answered"), 1);
+}
+
+#[test]
+fn issue9_freeswitch_gateway_failures_count_once_at_fail_wait() {
+    // carrier-c: a 403 (TRYING, FAILED 403, FAIL_WAIT), a timeout (UNREGED, TRYING, TIMEOUT,
+    // FAILED, FAIL_WAIT), then a registration (UNREGED, TRYING, REGISTER, REGED).
+    let text = data("freeswitch_event/gateway-fail-wait.jsonl");
+    let records: Vec<_> = lines(&text)
+        .map(|l| json_record(l, "esl-events.jsonl"))
+        .collect();
+    let n = run("pbx-fs-1", records, &[]);
+    let rec = through_engine(&n.events);
+    let attempts = |outcome: &str| {
+        rec.counter(
+            Metric::RegistrationAttempts,
+            &[
+                (label::REGISTRATION_OUTCOME, outcome),
+                (label::REGISTRATION_KIND, "trunk"),
+            ],
+        )
+    };
+    assert_eq!(attempts("failure"), 2, "{:?}", rec.counters);
+    assert_eq!(attempts("success"), 1);
+    assert_eq!(
+        attempts("unregistered"),
+        0,
+        "UNREGED precedes every REGISTER"
+    );
+}
+
+#[test]
+fn issue9_kamailio_answered_invites_add_a_2xx() {
+    let acc = data("kamailio_acc/acc.log");
+    let acc_json = data("kamailio_acc/acc_json.log");
+    let mut records: Vec<_> = lines(&acc)
+        .map(|l| line_record(l, "kamailio-acc.log"))
+        .collect();
+    records.extend(lines(&acc_json).map(syslog_record));
+    let n = run("sip-proxy-01", records, &[]);
+    let rec = through_engine(&n.events);
+    let class = |c: &str| rec.counter(Metric::SipResponses, &[(label::STATUS_CLASS, c)]);
+    // Two answered calls (acc.log, acc_json); 486, 487, 408 missed; 503.
+    assert_eq!((class("2xx"), class("4xx"), class("5xx")), (2, 3, 1));
 }

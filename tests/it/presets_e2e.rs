@@ -507,14 +507,17 @@ async fn asterisk_cdr_csv_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn asterisk_ami_end_to_end() {
-    // 24 AMI events through json_parser: one answered inbound call from carrier-a (Newchannel,
-    // DialEnd, Hangup, Cause 16), one busy call (Cause 17, TechCause 486), two trunk Registry
-    // events, ContactStatus, two security events that are failed REGISTERs, a queue with an answer
-    // after 12 s and an abandon after 48 s, two RTCP reports of the first call, and a Cdr event.
-    // Ignored: party B's Newchannel and Hangup, ContactStatus Unreachable, an AMI login failure,
-    // VarSet. Invalid: a Hangup without ids.
+    // 26 AMI events through json_parser: one answered inbound call from carrier-a (Newchannel,
+    // DialEnd, Hangup, Cause 16), one busy internal call (DialBegin 1002 → 1001, DialEnd BUSY,
+    // Hangup Cause 17, TechCause 486), two trunk Registry events, ContactStatus, two security
+    // events that are failed REGISTERs, a queue with an answer after 12 s and an abandon after
+    // 48 s, two RTCP reports of the first call, and a Cdr event. Ignored: party B's Newchannel
+    // and Hangup, the busy call's Newchannel (an extension's call starts at its DialBegin) and
+    // DialEnd BUSY, ContactStatus Unreachable, an AMI login failure, VarSet, and the Cdr event
+    // (calls are counted from their Hangup; the Cdr would count one twice). Invalid: a Hangup
+    // without ids.
     let requests = ami_requests();
-    assert_eq!(sizes(&requests), [24]);
+    assert_eq!(sizes(&requests), [26]);
     let (sink, car) = start(Preset::AsteriskAmi).await;
     assert_eq!(
         send(&car, Wire::Grpc, PINNED, "asterisk", &requests).await,
@@ -526,9 +529,9 @@ async fn asterisk_ami_end_to_end() {
     );
 
     // RTCPReceived: fraction lost 13/256, jitter 160 timestamp units at 8 kHz, RTT 0.0450 s, MES
-    // 86.4 (0–100, so MOS 4.32); RTCPSent: no loss, jitter 80 units, MES 89.0. The file lists them
-    // after the call's Hangup, so they reach the engine when the call has left the active-call
-    // table: no trunk, direction unknown.
+    // 86.4 (0–100, so MOS 4.32); RTCPSent: no loss, jitter 80 units, MES 89.0. Both are reports
+    // on the carrier-a channel, party A: that trunk's inbound media, named by the channel even
+    // though the call has left the active-call table when they arrive.
     let rtcp_received = QualityFields {
         loss_ratio: Some(13.0 / 256.0),
         jitter: secs(160.0 / 8000.0),
@@ -543,8 +546,7 @@ async fn asterisk_ami_end_to_end() {
     let (want, computed) = Expected::default()
         .calls(&[
             ("carrier-a", "inbound", "answered", 1.0),
-            (NO_TRUNK, "unknown", "busy", 1.0),
-            (NO_TRUNK, "internal", "answered", 1.0), // the Cdr event: billable 60 s
+            (NO_TRUNK, "internal", "busy", 1.0),
         ])
         // The streamed call has no billable field: its talk time is answer → hangup as the engine
         // saw them, both in this one request.
@@ -553,12 +555,6 @@ async fn asterisk_ami_end_to_end() {
             &[(label::TRUNK, "carrier-a"), (label::DIRECTION, "inbound")],
             1,
             0.0,
-        )
-        .histogram(
-            Metric::CallDuration,
-            &[(label::TRUNK, NO_TRUNK), (label::DIRECTION, "internal")],
-            1,
-            60.0,
         )
         .number(
             Metric::SipResponses,
@@ -607,16 +603,16 @@ async fn asterisk_ami_end_to_end() {
         )
         .histogram(
             Metric::CallMosReported,
-            &[(label::TRUNK, NO_TRUNK), (label::DIRECTION, "unknown")],
+            &[(label::TRUNK, "carrier-a"), (label::DIRECTION, "inbound")],
             2,
             86.4 / 20.0 + 89.0 / 20.0,
         )
         .mos(&[
-            (NO_TRUNK, "unknown", rtcp_received),
-            (NO_TRUNK, "unknown", rtcp_sent),
+            ("carrier-a", "inbound", rtcp_received),
+            ("carrier-a", "inbound", rtcp_sent),
         ]);
     assert_eq!(computed, 2, "both RTCP reports give a MOS");
-    assert_at_sink(&sink, &want, (2 * 18, 2, 2 * 5), (0, 0, 0)).await;
+    assert_at_sink(&sink, &want, (2 * 17, 2, 2 * 8), (0, 0, 0)).await;
     car.stop().await.expect("clean stop");
 }
 
@@ -769,13 +765,14 @@ async fn freeswitch_json_cdr_end_to_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn freeswitch_event_end_to_end() {
-    // 21 event-socket JSON events: the carrier-a call's CHANNEL_CREATE, CHANNEL_ANSWER (progress
+    // 22 event-socket JSON events: the carrier-a call's CHANNEL_CREATE, CHANNEL_ANSWER (progress
     // 1.8 s) and CHANNEL_HANGUP_COMPLETE (billmsec 212120, 200, Q.850 16, PCMA, no loss, mos
     // 4.40); sofia::register ×2, register_failure (403), unregister, expire; gateway REGED
-    // (carrier-a) and FAIL_WAIT 403 (carrier-b); callcenter::info for queue support@default
-    // (a member answered after 12 s, one abandoning after 48 s).
+    // (carrier-a), and FAILED 403 then FAIL_WAIT (carrier-b: one failed attempt, counted at
+    // FAIL_WAIT); callcenter::info for queue support@default (a member answered after 12 s, one
+    // abandoning after 48 s).
     let requests = esl_requests();
-    assert_eq!(sizes(&requests), [21]);
+    assert_eq!(sizes(&requests), [22]);
     let (sink, car) = start(Preset::FreeswitchEvent).await;
     assert_eq!(
         send(&car, Wire::Grpc, PINNED, "freeswitch", &requests).await,
@@ -847,8 +844,8 @@ async fn freeswitch_event_end_to_end() {
         )
         .mos(&[(a, "inbound", hangup)]);
     assert_eq!(computed, 1);
-    // 14 events of 21 records, 1 invalid, 6 ignored.
-    assert_at_sink(&sink, &want, (2 * 14, 2, 2 * 6), (0, 0, 0)).await;
+    // 14 events of 22 records, 1 invalid, 7 ignored.
+    assert_at_sink(&sink, &want, (2 * 14, 2, 2 * 7), (0, 0, 0)).await;
     car.stop().await.expect("clean stop");
 }
 
@@ -889,6 +886,12 @@ async fn kamailio_acc_end_to_end() {
             &[(label::TRUNK, NO_TRUNK), (label::DIRECTION, "unknown")],
             2,
             0.0,
+        )
+        // The two answered calls' INVITE 2xx, counted with the call at its BYE.
+        .number(
+            Metric::SipResponses,
+            &[(label::TRUNK, NO_TRUNK), (label::STATUS_CLASS, "2xx")],
+            2.0,
         )
         .number(
             Metric::SipResponses,
@@ -976,14 +979,14 @@ fn the_setup_guide_sources_pin_each_fixture_to_its_preset() {
             "asterisk",
             vec![
                 (cdr_csv_requests, (2, 0)),
-                (ami_requests, (1, 5)),
+                (ami_requests, (1, 8)),
                 (queue_log_requests, (3, 4)),
             ],
         ),
         (
             "With FreeSWITCH",
             "freeswitch",
-            vec![(json_cdr_requests, (1, 1)), (esl_requests, (1, 6))],
+            vec![(json_cdr_requests, (1, 1)), (esl_requests, (1, 7))],
         ),
         ("With Kamailio", "kamailio", vec![(acc_requests, (3, 2))]),
     ];
