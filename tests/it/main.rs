@@ -7,6 +7,7 @@ mod alert;
 mod cli;
 mod config;
 mod dashboard;
+mod event_time;
 mod export;
 mod normalize;
 mod otlp_interop;
