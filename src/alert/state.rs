@@ -257,7 +257,7 @@ mod tests {
 
     #[test]
     fn firing_clear_clock_restarts_on_gap_and_breach() {
-        let rule = &default_rules()[0]; // keep_firing_for 5m, window 5m → stale after 10m
+        let rule = &default_rules()[0]; // keep_firing_for 5m
         let mut s = ScopeState::pending(at(0), 3.0, 1);
         s.commit_fire(at(0));
         assert_eq!(s.step(rule, cold(4.0), at(10)), Want::Stay);
@@ -275,7 +275,7 @@ mod tests {
 
     #[test]
     fn firing_resolves_stale_after_twice_the_window() {
-        let rule = &default_rules()[0];
+        let rule = &default_rules()[1]; // call_mos_unacceptable, window 5m → stale after 10m
         let mut s = ScopeState::pending(at(0), 3.0, 1);
         s.commit_fire(at(0));
         assert_eq!(s.step(rule, Observation::Gap, at(600)), Want::Stay);

@@ -25,12 +25,17 @@ pub const POOR_TRUNK: &str = "carrier-b";
 /// The queue.
 pub const QUEUE: &str = "support";
 
+/// How often a live call reports its quality (RTCP-style, as AMI `RTCPReceived` or a FreeSWITCH
+/// RTCP event would), so a degradation shows while calls are still up.
+pub const QUALITY_EVERY: u64 = 20;
+
 #[derive(Debug, Clone)]
 struct LiveCall {
     id: String,
     trunk: &'static str,
     ends_at: u64,
     poor: bool,
+    next_report: u64,
 }
 
 /// The simulated PBX.
@@ -119,6 +124,20 @@ impl SimulatedPbx {
             }
             self.live = keep;
         }
+        // Mid-call quality: carrier-b sounds poor while its network is degraded, for every call on
+        // it, not only the calls that started during the degradation.
+        let degraded = POOR_QUALITY.contains(&phase);
+        let mut reports = Vec::new();
+        for c in &mut self.live {
+            if c.next_report <= phase {
+                c.next_report = phase + QUALITY_EVERY;
+                c.poor = c.trunk == POOR_TRUNK && degraded;
+                reports.push(c.clone());
+            }
+        }
+        for c in reports {
+            out.push(self.quality(&c));
+        }
         // Calls whose time has come.
         let now_due: Vec<LiveCall> = self
             .live
@@ -128,7 +147,6 @@ impl SimulatedPbx {
             .collect();
         self.live.retain(|c| c.ends_at > phase);
         for c in now_due {
-            out.push(self.quality(&c));
             out.push(self.end(&c, "answered", 200, 16));
         }
         // New calls: ~0.6/s on carrier-a, ~0.3/s on carrier-b; about 1 in 5 never gets answered.
@@ -173,6 +191,7 @@ impl SimulatedPbx {
                     trunk,
                     ends_at: phase + talk,
                     poor,
+                    next_report: phase + QUALITY_EVERY,
                 });
             } else {
                 let c = LiveCall {
@@ -180,6 +199,7 @@ impl SimulatedPbx {
                     trunk,
                     ends_at: phase,
                     poor: false,
+                    next_report: phase,
                 };
                 out.push(self.end(&c, disposition, status, cause));
             }

@@ -514,7 +514,8 @@ fn the_event_carries_scope_window_threshold_and_a_readable_body() {
     assert_eq!(a.severity, Severity::Warning);
     assert_eq!(a.value, 3.21);
     assert_eq!(a.threshold, 3.5);
-    assert_eq!(a.window, Duration::from_secs(300));
+    // call_mos_low reads the mean of the last minute (for 5m).
+    assert_eq!(a.window, Duration::from_secs(60));
     assert_eq!(a.at, t(300));
     assert_eq!(a.scope, scope_of(AlertScope::Trunk, 1));
     assert!(a.labels.is_empty());
@@ -641,10 +642,11 @@ fn restart_with_the_state_file_and_no_data_resolves_after_twice_the_window() {
     restarted.restore_state(&saved, t(1000)).unwrap();
     // After a restart the engine's windows are empty, so both scopes are gated (gaps).
     let ts = run(&mut restarted, 1000, 1700, 10, |_| Fake::default());
-    // Both windows are 5m: resolved on the first tick past 10m after the restore.
+    // Each resolves on the first tick past twice its window after the restore: call_mos_low's
+    // window is 1m (2m), registration_failures' 5m (10m).
     assert_eq!(
         states(&ts),
-        vec![(AlertState::Resolved, 1610), (AlertState::Resolved, 1610)]
+        vec![(AlertState::Resolved, 1130), (AlertState::Resolved, 1610)]
     );
 }
 

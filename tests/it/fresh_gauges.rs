@@ -20,7 +20,11 @@ fn series(text: &str, metric: &str) -> Vec<String> {
         .collect()
 }
 
-async fn wait_scrape(addr: std::net::SocketAddr, what: &str, cond: impl Fn(&str) -> bool) -> String {
+async fn wait_scrape(
+    addr: std::net::SocketAddr,
+    what: &str,
+    cond: impl Fn(&str) -> bool,
+) -> String {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
         let text = scrape(addr).await;
@@ -64,11 +68,21 @@ async fn a_dark_probe_target_keeps_up_0_and_loses_mos_and_jitter() {
     // The SBC goes dark: rounds now time out.
     stop.cancel();
     let dark = wait_scrape(prom, "the target reading down", |t| {
-        series(t, "sip_probe_up").first().is_some_and(|l| l.ends_with(" 0"))
+        series(t, "sip_probe_up")
+            .first()
+            .is_some_and(|l| l.ends_with(" 0"))
     })
     .await;
-    assert_eq!(series(&dark, "sip_probe_mos"), Vec::<String>::new(), "{dark}");
-    assert_eq!(series(&dark, "sip_probe_jitter_seconds"), Vec::<String>::new(), "{dark}");
+    assert_eq!(
+        series(&dark, "sip_probe_mos"),
+        Vec::<String>::new(),
+        "{dark}"
+    );
+    assert_eq!(
+        series(&dark, "sip_probe_jitter_seconds"),
+        Vec::<String>::new(),
+        "{dark}"
+    );
     assert!(
         series(&dark, "sip_probe_loss_ratio")
             .first()
