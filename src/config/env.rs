@@ -52,6 +52,9 @@ pub(crate) struct Expanded {
     pub unset: Vec<EnvRef>,
     /// Malformed references in this scalar.
     pub malformed: Vec<EnvSyntaxError>,
+    /// Variables whose value (not a default written in the file) went into `text`: the text
+    /// may hold a secret, so no message may echo it; messages name these instead.
+    pub from_env: Vec<String>,
 }
 
 /// Replaces every `${…}` in `text` with a placeholder. A malformed one gets a placeholder too, so
@@ -141,6 +144,7 @@ impl EnvRefs {
         let mut out = String::with_capacity(text.len());
         let mut unset = Vec::new();
         let mut malformed = Vec::new();
+        let mut from_env: Vec<String> = Vec::new();
         let mut chars = text.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
             match c {
@@ -158,7 +162,12 @@ impl EnvRefs {
                     match reference {
                         Ok(reference) => match (lookup(&reference.name), &reference.default) {
                             (Some(v), Some(d)) if v.is_empty() => out.push_str(d),
-                            (Some(v), _) => out.push_str(&v),
+                            (Some(v), _) => {
+                                out.push_str(&v);
+                                if !from_env.contains(&reference.name) {
+                                    from_env.push(reference.name.clone());
+                                }
+                            }
                             (None, Some(d)) => out.push_str(d),
                             (None, None) => unset.push(reference.clone()),
                         },
@@ -177,6 +186,7 @@ impl EnvRefs {
             text: out,
             unset,
             malformed,
+            from_env,
         }
     }
 }
@@ -214,6 +224,15 @@ mod tests {
         assert_eq!(unset.len(), 1);
         assert_eq!(unset[0].name, "NOPE");
         assert_eq!(unset[0].line, 1);
+    }
+
+    #[test]
+    fn variables_whose_values_were_used_are_listed() {
+        let (placeheld, refs) = extract("${env:TOKEN}-${env:NOPE:-d}-${env:PORT}-${env:TOKEN}");
+        let e = refs.expand(&placeheld, &env);
+        assert_eq!(e.from_env, ["TOKEN", "PORT"]);
+        let (placeheld, refs) = extract("${env:EMPTY:-dflt} ${env:NOPE:-x}");
+        assert!(refs.expand(&placeheld, &env).from_env.is_empty());
     }
 
     #[test]
