@@ -243,7 +243,8 @@ impl<'a> Ctx<'a> {
         let leaks = |head: &str| {
             (!text.trim().is_empty() && head.contains(text.trim()))
                 || from_env.iter().any(|name| {
-                    (self.lookup)(name).is_some_and(|v| !v.trim().is_empty() && head.contains(v.trim()))
+                    (self.lookup)(name)
+                        .is_some_and(|v| !v.trim().is_empty() && head.contains(v.trim()))
                 })
         };
         match head {

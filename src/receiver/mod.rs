@@ -3,14 +3,18 @@
 //!
 //! Both servers share one [`Ingest`] core: normalise the decoded request, `try_send` the events to
 //! the engine (never wait: a full queue is answered with a retryable refusal), count every
-//! record's outcome in [`SelfStats`] and build the OTLP (partial) success. One semaphore caps the
-//! requests being read and decoded at once, so memory stays bounded under a flood.
+//! record's outcome in [`SelfStats`] and build the OTLP (partial) success. One byte budget caps the
+//! request bodies held at once, charged as bytes arrive and never waited for (see `limits`), and
+//! every body has deadlines: so memory stays bounded under a flood, and no client, however slow
+//! or stalled, keeps another from being served. Requests refused before their records could be
+//! counted are counted in [`Refusals`] by reason.
 
 mod auth;
 mod limits;
 mod listener;
 mod otlp_grpc;
 mod otlp_http;
+mod refusals;
 mod rpc_status;
 mod tls;
 
@@ -22,7 +26,7 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest,
 };
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -31,6 +35,8 @@ use crate::config::{ListenerConfig, ReceiverConfig, SourceConfig};
 use crate::engine::EngineInput;
 use crate::normalize::Normalized;
 use crate::stats::{ReceiverTransport, RecordOutcome, SelfStats};
+
+pub use refusals::{RefusalReason, Refusals};
 
 /// Maps one decoded request to VoIP events. [`start`] uses [`crate::normalize::normalize_request`];
 /// [`start_with_normalizer`] takes another so tests and benchmarks can exercise the transport
@@ -87,6 +93,8 @@ pub struct ReceiverHandle {
     pub grpc_addr: Option<SocketAddr>,
     /// Where the HTTP server listens, when enabled.
     pub http_addr: Option<SocketAddr>,
+    /// Requests refused before decoding, by transport and reason.
+    pub refusals: Arc<Refusals>,
     tasks: JoinSet<Result<(), ReceiverError>>,
 }
 
@@ -150,9 +158,11 @@ pub async fn start_with_normalizer(
             stats,
         },
         bearer: cfg.bearer_token.as_deref().map(auth::BearerToken::new),
-        permits: Arc::new(Semaphore::new(limits::max_in_flight(max_request_size))),
+        budget: limits::Budget::new(max_request_size),
         max_request_size,
         retry_after: cfg.retry_after,
+        refusals: Arc::new(Refusals::default()),
+        shutdown: shutdown.clone(),
     });
 
     // Bind and load everything first, so no server runs when another cannot start.
@@ -165,6 +175,10 @@ pub async fn start_with_normalizer(
         None => None,
     };
 
+    debug!(
+        budget_bytes = edge.budget.total(),
+        max_request_size, "otlp receivers' body budget"
+    );
     let mut tasks = JoinSet::new();
     let mut handle_addrs = (None, None);
     if let Some(p) = grpc {
@@ -192,6 +206,7 @@ pub async fn start_with_normalizer(
     Ok(ReceiverHandle {
         grpc_addr: handle_addrs.0,
         http_addr: handle_addrs.1,
+        refusals: Arc::clone(&edge.refusals),
         tasks,
     })
 }
@@ -233,12 +248,34 @@ pub(crate) struct Edge {
     pub(crate) ingest: Ingest,
     /// The expected bearer token, when auth is on.
     pub(crate) bearer: Option<auth::BearerToken>,
-    /// Requests being read, decoded and normalised at once.
-    pub(crate) permits: Arc<Semaphore>,
+    /// Bytes of request bodies held at once, across both servers.
+    pub(crate) budget: limits::Budget,
     /// Largest request, after decompression too.
     pub(crate) max_request_size: usize,
     /// Delay suggested with a back-pressure refusal.
     pub(crate) retry_after: Duration,
+    /// Requests refused before decoding.
+    pub(crate) refusals: Arc<Refusals>,
+    /// Fires when the receivers stop: bodies still arriving are cut short.
+    pub(crate) shutdown: CancellationToken,
+}
+
+impl Edge {
+    /// Counts and logs one refused request.
+    pub(crate) fn refused(
+        &self,
+        transport: ReceiverTransport,
+        reason: RefusalReason,
+        peer: Option<SocketAddr>,
+    ) {
+        self.refusals.count(transport, reason);
+        debug!(
+            transport = transport.as_str(),
+            peer = ?peer,
+            reason = reason.as_str(),
+            "otlp request refused"
+        );
+    }
 }
 
 /// The transport-independent part of one export: normalise, hand over, count, answer.

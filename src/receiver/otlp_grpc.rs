@@ -2,8 +2,14 @@
 //! server, gzip both ways, size limit after decompression.
 //!
 //! A small tower layer ([`GrpcEdge`]) sits in front of tonic: it checks the bearer token before
-//! the body is read, holds an in-flight permit while tonic reads and decodes, and corrects the two
-//! statuses tonic's decoder gets wrong for OTLP (see [`spec_status`]).
+//! the body is read, reads the body itself at once (charged to the byte budget as it arrives,
+//! under the body deadlines, see `limits`) and hands tonic the complete message, and corrects the
+//! two statuses tonic's decoder gets wrong for OTLP (see [`spec_status`]).
+//!
+//! Reading every admitted stream at once is what keeps HTTP/2 flow control moving: data that
+//! nobody reads holds the connection window, and then the streams behind it get nothing. A
+//! stalled stream costs no budget and is cut off by the idle deadline; it can only use up its
+//! own connection's stream limit.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,8 +17,10 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
+use http_body_util::Full;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
@@ -27,11 +35,30 @@ use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 use tower::{Layer, Service};
-use tracing::debug;
+use tracing::{debug, warn};
 
+/// Streams one connection may have open: a client stalling all of them blocks only itself.
+const MAX_STREAMS_PER_CONNECTION: u32 = 128;
+/// HTTP/2 receive window per stream: a 1 MiB request arrives without waiting for updates.
+const STREAM_WINDOW: u32 = 1 << 20;
+/// HTTP/2 receive window per connection: room for several streams' data in flight at once.
+/// Every admitted stream is read at once, so this is a rate, not memory held.
+const CONNECTION_WINDOW: u32 = 4 << 20;
+/// Largest header block: OTLP requests carry a few short headers.
+const MAX_HEADER_LIST: u32 = 64 << 10;
+/// Pings on an idle connection, and how long to wait for the answer: finds dead peers.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// After shutdown fires, longest wait for connections to close once their streams are answered
+/// (stalled bodies are refused after `BODY_DEADLINES.after_shutdown`); then they are dropped.
+pub(crate) const SHUTDOWN_LINGER: Duration = Duration::from_secs(3);
+/// gRPC frame header: compressed flag and 4-byte length.
+const FRAME_HEADER: usize = 5;
+
+use super::limits::{self, BODY_DEADLINES, BodyError};
 use super::listener::Conn;
 use super::rpc_status::{Detail, RpcCode, RpcStatus};
-use super::{Edge, IngestOutcome, ReceiverError};
+use super::{Edge, IngestOutcome, ReceiverError, RefusalReason};
 use crate::stats::ReceiverTransport;
 
 /// Runs the gRPC server on `conns` until `shutdown`, then waits for in-flight calls.
@@ -49,16 +76,32 @@ pub(crate) async fn serve(
     // tonic checks this against the frame length (compressed or not) and while inflating.
     .max_decoding_message_size(edge.max_request_size);
     let incoming = ReceiverStream::new(conns).map(Ok::<_, std::io::Error>);
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_max_header_list_size(MAX_HEADER_LIST)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .layer(GrpcEdgeLayer { edge })
         .add_service(logs)
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await
-        .map_err(|e| ReceiverError::Serve {
+        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
+    tokio::pin!(server);
+    let linger = async {
+        shutdown.cancelled().await;
+        tokio::time::sleep(SHUTDOWN_LINGER).await;
+    };
+    tokio::select! {
+        result = &mut server => result.map_err(|e| ReceiverError::Serve {
             transport: "grpc",
             addr,
             reason: e.to_string(),
-        })
+        }),
+        () = linger => {
+            warn!(addr = %addr, "otlp grpc connections still open after shutdown; closing them");
+            Ok(())
+        }
+    }
 }
 
 /// The `LogsService` implementation: decoded request in, OTLP response or status out.
@@ -123,14 +166,16 @@ const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<S, B> Service<http::Request<B>> for GrpcEdge<S>
+impl<S> Service<http::Request<tonic::body::Body>> for GrpcEdge<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>
-        + Clone
+    S: Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
@@ -140,25 +185,65 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         // The clone that was polled ready does the call; the fresh clone waits for the next one.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let edge = Arc::clone(&self.edge);
         Box::pin(async move {
+            let peer = peer_of(&req);
             if let Some(token) = &edge.bearer
                 && !token.admits(req.headers())
             {
-                debug!(peer = ?peer_of(&req), "otlp grpc request without a valid bearer token");
+                edge.refused(
+                    ReceiverTransport::Grpc,
+                    RefusalReason::Unauthenticated,
+                    peer,
+                );
                 return Ok(Status::unauthenticated("missing or wrong bearer token").into_http());
             }
-            let Ok(_permit) = Arc::clone(&edge.permits).acquire_owned().await else {
-                return Ok(Status::unavailable("receiver shutting down").into_http());
+            let (parts, mut body) = req.into_parts();
+            // One unary message: its frame header and at most the limit (tonic checks the
+            // inflated size while decoding).
+            let limit = edge.max_request_size.saturating_add(FRAME_HEADER);
+            let read = limits::read_body(
+                &mut body,
+                limit,
+                None,
+                &edge.budget,
+                BODY_DEADLINES,
+                &edge.shutdown,
+            )
+            .await;
+            let read = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    edge.refused(ReceiverTransport::Grpc, e.reason(), peer);
+                    return Ok(body_refusal(&e, &edge).into_http());
+                }
             };
-            let mut response = inner.call(req).await?;
+            let whole = tonic::body::Body::new(Full::new(read.bytes.clone()));
+            let mut response = inner.call(http::Request::from_parts(parts, whole)).await?;
+            // The budget is given back once tonic has decoded and the engine has the events.
+            drop(read);
             spec_status(&mut response);
             Ok(response)
         })
+    }
+}
+
+/// The status for a body that could not be read: retryable for what is the server's or the
+/// moment's doing (budget, shutdown, a slow network), not for an oversized message.
+fn body_refusal(e: &BodyError, edge: &Edge) -> Status {
+    match e {
+        BodyError::TooLarge => Status::resource_exhausted(format!(
+            "request larger than the limit of {} bytes",
+            edge.max_request_size
+        )),
+        BodyError::OverBudget => unavailable("receiver busy", edge),
+        BodyError::ShuttingDown => unavailable("receiver shutting down", edge),
+        BodyError::TimedOut => unavailable("request body not received in time", edge),
+        BodyError::Broken(reason) => Status::cancelled(format!("request body broken: {reason}")),
     }
 }
 

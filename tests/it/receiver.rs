@@ -15,7 +15,7 @@ use callpulse::event::{
     CallRecord, Direction, Disposition, EventMeta, QualityFields, VoipEvent, VoipEventKind,
 };
 use callpulse::normalize::Normalized;
-use callpulse::receiver::{ReceiverHandle, start, start_with_normalizer};
+use callpulse::receiver::{ReceiverHandle, RefusalReason, start, start_with_normalizer};
 use callpulse::stats::{ReceiverTransport, RecordOutcome, SelfStats};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -562,7 +562,6 @@ async fn http_bad_bodies_are_400_with_a_status_body_and_the_next_request_is_serv
             vec![("content-encoding", "gzip")],
             b"not gzip".to_vec(),
         ),
-        (PROTOBUF, vec![("content-encoding", "br")], good.clone()),
         (JSON, vec![], b"{\"resourceLogs\": [".to_vec()),
         (JSON, vec![], b"\xff\xfe not utf-8".to_vec()),
         (
@@ -648,8 +647,34 @@ async fn http_wrong_content_type_is_415() {
         assert_eq!(reply.status, 415, "{ct}");
         assert_eq!(rpc_status(&reply).code, 3);
     }
-    let reply = http_send(rig.http, "POST", "/v1/logs", &[], body, Framing::Length).await;
+    let reply = http_send(
+        rig.http,
+        "POST",
+        "/v1/logs",
+        &[],
+        body.clone(),
+        Framing::Length,
+    )
+    .await;
     assert_eq!(reply.status, 415, "no content type");
+    // An unknown Content-Encoding is a packaging the server does not take: 415 too (issue 10).
+    for ce in ["br", "zstd", "deflate"] {
+        let reply = http_post(
+            rig.http,
+            PROTOBUF,
+            &[("content-encoding", ce)],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(reply.status, 415, "{ce}");
+        assert_eq!(rpc_status(&reply).code, 3);
+    }
+    assert_eq!(
+        rig.handle
+            .refusals
+            .get(ReceiverTransport::Http, RefusalReason::UnsupportedEncoding),
+        3
+    );
     rig.stop().await;
 }
 
