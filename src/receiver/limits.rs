@@ -28,9 +28,10 @@ use super::RefusalReason;
 /// requests of the largest size).
 const IN_FLIGHT_BUDGET: usize = 64 << 20;
 
-/// Budget taken at a time while a body of unknown length arrives, so a large body costs a few
-/// semaphore operations rather than one per frame.
-const BUDGET_STEP: usize = 64 << 10;
+/// Least budget taken at a time. A body takes budget ahead of its data, doubling what it holds
+/// (so a large body costs a few semaphore operations, not one per frame), but starts small: a
+/// client trickling a byte at a time holds only this much.
+const BUDGET_STEP: usize = 4 << 10;
 
 /// Bytes of request bodies held at once, across both servers.
 #[derive(Debug, Clone)]
@@ -186,7 +187,7 @@ where
         if need > have {
             // Take a step ahead (up to the declared length) and size the buffer to match, so
             // the memory held tracks the budget taken.
-            let target = need.max((have + BUDGET_STEP).min(cap));
+            let target = need.max(have.saturating_mul(2).max(BUDGET_STEP).min(cap));
             let more = budget
                 .try_take(target - have)
                 .ok_or(BodyError::OverBudget)?;

@@ -38,6 +38,11 @@ use crate::stats::{ReceiverTransport, RecordOutcome, SelfStats};
 
 pub use refusals::{RefusalReason, Refusals};
 
+/// After shutdown fires, how long connections may take to finish before they are closed by force.
+/// A body still arriving is refused after `limits::BODY_DEADLINES.after_shutdown` (1 s); this
+/// leaves time to write the answers.
+const SHUTDOWN_LINGER: Duration = Duration::from_millis(1500);
+
 /// Maps one decoded request to VoIP events. [`start`] uses [`crate::normalize::normalize_request`];
 /// [`start_with_normalizer`] takes another so tests and benchmarks can exercise the transport
 /// alone.
@@ -179,12 +184,23 @@ pub async fn start_with_normalizer(
         budget_bytes = edge.budget.total(),
         max_request_size, "otlp receivers' body budget"
     );
+    // Connections still open this long after shutdown (stalled peers) are closed by force; see
+    // `listener`. Requests in flight have their bodies by then (`limits::BODY_DEADLINES`).
+    let close = CancellationToken::new();
+    {
+        let (shutdown, close) = (shutdown.clone(), close.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_LINGER).await;
+            close.cancel();
+        });
+    }
     let mut tasks = JoinSet::new();
     let mut handle_addrs = (None, None);
     if let Some(p) = grpc {
         handle_addrs.0 = Some(p.addr);
         info!(addr = %p.addr, tls = p.tls.is_some(), "otlp grpc receiver listening");
-        let conns = listener::spawn_acceptor(p.listener, p.tls, shutdown.clone());
+        let conns = listener::spawn_acceptor(p.listener, p.tls, shutdown.clone(), close.clone());
         tasks.spawn(otlp_grpc::serve(
             p.addr,
             conns,
@@ -195,7 +211,7 @@ pub async fn start_with_normalizer(
     if let Some(p) = http {
         handle_addrs.1 = Some(p.addr);
         info!(addr = %p.addr, tls = p.tls.is_some(), "otlp http receiver listening");
-        let conns = listener::spawn_acceptor(p.listener, p.tls, shutdown.clone());
+        let conns = listener::spawn_acceptor(p.listener, p.tls, shutdown.clone(), close.clone());
         tasks.spawn(otlp_http::serve(
             p.addr,
             conns,
@@ -368,6 +384,26 @@ impl Ingest {
             }
         });
         IngestOutcome::Accepted { partial }
+    }
+}
+
+/// Request size (bytes on the wire, or log records once decoded: about 250 bytes each) from
+/// which inflating, decoding and normalising run on the blocking pool.
+pub(crate) const HEAVY_REQUEST: usize = 64 << 10;
+
+/// Runs CPU work (inflating, decoding, normalising a request) on the blocking pool when `heavy`,
+/// so the runtime's workers (one by default) keep answering other clients while a burst of
+/// large requests is processed; light work runs in place, where a thread hop costs more than it
+/// saves. Concurrency stays bounded: every heavy request holds body budget (see `limits`).
+pub(crate) async fn run_cpu<T, F>(heavy: bool, work: F) -> Result<T, tokio::task::JoinError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> T + Send + 'static,
+{
+    if heavy {
+        tokio::task::spawn_blocking(work).await
+    } else {
+        Ok(work())
     }
 }
 

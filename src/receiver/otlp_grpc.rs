@@ -19,6 +19,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use http_body_util::Full;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
@@ -35,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::{Code, Request, Response, Status};
 use tower::{Layer, Service};
-use tracing::{debug, warn};
+use tracing::debug;
 
 /// Streams one connection may have open: a client stalling all of them blocks only itself.
 const MAX_STREAMS_PER_CONNECTION: u32 = 128;
@@ -49,9 +50,6 @@ const MAX_HEADER_LIST: u32 = 64 << 10;
 /// Pings on an idle connection, and how long to wait for the answer: finds dead peers.
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
-/// After shutdown fires, longest wait for connections to close once their streams are answered
-/// (stalled bodies are refused after `BODY_DEADLINES.after_shutdown`); then they are dropped.
-pub(crate) const SHUTDOWN_LINGER: Duration = Duration::from_secs(3);
 /// gRPC frame header: compressed flag and 4-byte length.
 const FRAME_HEADER: usize = 5;
 
@@ -86,22 +84,12 @@ pub(crate) async fn serve(
         .layer(GrpcEdgeLayer { edge })
         .add_service(logs)
         .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
-    tokio::pin!(server);
-    let linger = async {
-        shutdown.cancelled().await;
-        tokio::time::sleep(SHUTDOWN_LINGER).await;
-    };
-    tokio::select! {
-        result = &mut server => result.map_err(|e| ReceiverError::Serve {
-            transport: "grpc",
-            addr,
-            reason: e.to_string(),
-        }),
-        () = linger => {
-            warn!(addr = %addr, "otlp grpc connections still open after shutdown; closing them");
-            Ok(())
-        }
-    }
+    // Connections that outlive shutdown are closed by force (see `listener`), so this returns.
+    server.await.map_err(|e| ReceiverError::Serve {
+        transport: "grpc",
+        addr,
+        reason: e.to_string(),
+    })
 }
 
 /// The `LogsService` implementation: decoded request in, OTLP response or status out.
@@ -116,12 +104,21 @@ impl LogsService for GrpcLogs {
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let peer = request.remote_addr();
+        let predecoded = request.extensions().get::<Predecoded>().cloned();
         let req = request.into_inner();
-        match self.edge.ingest.ingest(ReceiverTransport::Grpc, &req, peer) {
-            IngestOutcome::Accepted { partial } => Ok(Response::new(ExportLogsServiceResponse {
-                partial_success: partial,
-            })),
-            IngestOutcome::Busy { reason } => Err(unavailable(reason, &self.edge)),
+        let req = predecoded.map_or_else(|| Arc::new(req), |p| p.0);
+        let heavy = super::record_count(&req) >= (super::HEAVY_REQUEST / 256) as u64;
+        let edge = Arc::clone(&self.edge);
+        let work = move || edge.ingest.ingest(ReceiverTransport::Grpc, &req, peer);
+        match super::run_cpu(heavy, work).await {
+            Ok(IngestOutcome::Accepted { partial }) => {
+                Ok(Response::new(ExportLogsServiceResponse {
+                    partial_success: partial,
+                }))
+            }
+            Ok(IngestOutcome::Busy { reason }) => Err(unavailable(reason, &self.edge)),
+            // Not INTERNAL: `spec_status` reads that as tonic's decoder failing.
+            Err(e) => Err(Status::unknown(format!("request handling failed: {e}"))),
         }
     }
 }
@@ -222,13 +219,114 @@ where
                     return Ok(body_refusal(&e, &edge).into_http());
                 }
             };
-            let whole = tonic::body::Body::new(Full::new(read.bytes.clone()));
+            let mut parts = parts;
+            let mut message = read.bytes.clone();
+            if is_heavy(&message) {
+                let gzip_ok = parts
+                    .headers
+                    .get(GRPC_ENCODING)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+                let limit = edge.max_request_size;
+                let bytes = message.clone();
+                let work = move || predecode(&bytes, gzip_ok, limit);
+                match super::run_cpu(true, work).await {
+                    Ok(Predecode::Done(req)) => {
+                        parts.extensions.insert(Predecoded(Arc::new(req)));
+                        message = Bytes::from_static(EMPTY_MESSAGE);
+                    }
+                    Ok(Predecode::Refuse(reason, status)) => {
+                        edge.refused(ReceiverTransport::Grpc, reason, peer);
+                        return Ok(status.into_http());
+                    }
+                    Ok(Predecode::LeaveToTonic) | Err(_) => {}
+                }
+            }
+            let whole = tonic::body::Body::new(Full::new(message));
             let mut response = inner.call(http::Request::from_parts(parts, whole)).await?;
             // The budget is given back once tonic has decoded and the engine has the events.
             drop(read);
-            spec_status(&mut response);
+            if let Some(reason) = spec_status(&mut response) {
+                edge.refused(ReceiverTransport::Grpc, reason, peer);
+            }
             Ok(response)
         })
+    }
+}
+
+/// A request the edge decoded off the runtime, handed to [`GrpcLogs`] in the request's
+/// extensions while tonic is given an empty message ([`EMPTY_MESSAGE`]) to decode in its place.
+///
+/// Why: tonic decodes in the connection's task, on the runtime's worker (one by default), and a
+/// burst of large requests decoded there keeps every other client waiting; the edge has the
+/// whole body anyway, so it decodes large or compressed ones on the blocking pool.
+#[derive(Clone)]
+struct Predecoded(Arc<ExportLogsServiceRequest>);
+
+/// An uncompressed gRPC frame holding an empty message.
+const EMPTY_MESSAGE: &[u8] = &[0, 0, 0, 0, 0];
+const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+
+/// Whether a request body is worth decoding on the blocking pool: large, or compressed (it may
+/// inflate to the limit).
+fn is_heavy(body: &[u8]) -> bool {
+    body.len() >= super::HEAVY_REQUEST || body.first() == Some(&1)
+}
+
+/// What the edge made of a body.
+enum Predecode {
+    /// Decoded.
+    Done(ExportLogsServiceRequest),
+    /// Refused with this status.
+    Refuse(RefusalReason, Status),
+    /// Not one well-formed frame, or an encoding other than gzip: tonic answers it as usual.
+    LeaveToTonic,
+}
+
+/// Decodes one unary gRPC frame: inflated when flagged compressed and the request said gzip,
+/// never past `limit`.
+fn predecode(body: &[u8], gzip_ok: bool, limit: usize) -> Predecode {
+    let Some((&flag, rest)) = body.split_first() else {
+        return Predecode::LeaveToTonic;
+    };
+    let Some((len, payload)) = rest.split_first_chunk::<4>() else {
+        return Predecode::LeaveToTonic;
+    };
+    if usize::try_from(u32::from_be_bytes(*len)).ok() != Some(payload.len()) {
+        return Predecode::LeaveToTonic;
+    }
+    let too_large = || {
+        Predecode::Refuse(
+            RefusalReason::TooLarge,
+            Status::resource_exhausted(format!(
+                "request larger than the limit of {limit} bytes (after decompression)"
+            )),
+        )
+    };
+    let inflated;
+    let data = match flag {
+        0 if payload.len() > limit => return too_large(),
+        0 => payload,
+        1 if gzip_ok => match limits::gunzip(payload, limit) {
+            Ok(d) => {
+                inflated = d;
+                &inflated[..]
+            }
+            Err(limits::GunzipError::TooLarge) => return too_large(),
+            Err(limits::GunzipError::Corrupt(e)) => {
+                return Predecode::Refuse(
+                    RefusalReason::BadRequest,
+                    Status::invalid_argument(format!("bad gzip: {e}")),
+                );
+            }
+        },
+        _ => return Predecode::LeaveToTonic,
+    };
+    match ExportLogsServiceRequest::decode(data) {
+        Ok(req) => Predecode::Done(req),
+        Err(e) => Predecode::Refuse(
+            RefusalReason::BadRequest,
+            Status::invalid_argument(format!("cannot decode the request: {e}")),
+        ),
     }
 }
 
@@ -258,17 +356,126 @@ fn peer_of<B>(req: &http::Request<B>) -> Option<SocketAddr> {
 /// RESOURCE_EXHAUSTED (not retried); and undecodable protobuf with INTERNAL where the spec wants
 /// INVALID_ARGUMENT. Our handler returns neither code, so a trailers-only response carrying one
 /// comes from tonic's request decoding.
-fn spec_status(response: &mut http::Response<tonic::body::Body>) {
-    let Some(code) = response.headers().get(GRPC_STATUS) else {
-        return;
-    };
-    let corrected = match Code::from_bytes(code.as_bytes()) {
-        Code::OutOfRange => Code::ResourceExhausted,
-        Code::Internal => Code::InvalidArgument,
-        _ => return,
+/// Returns how the refusal is counted when it corrected one.
+fn spec_status(response: &mut http::Response<tonic::body::Body>) -> Option<RefusalReason> {
+    let code = response.headers().get(GRPC_STATUS)?;
+    let (corrected, reason) = match Code::from_bytes(code.as_bytes()) {
+        Code::OutOfRange => (Code::ResourceExhausted, RefusalReason::TooLarge),
+        Code::Internal => (Code::InvalidArgument, RefusalReason::BadRequest),
+        _ => return None,
     };
     debug!(from = ?Code::from_bytes(code.as_bytes()), to = ?corrected, "otlp grpc request refused by the decoder");
     response
         .headers_mut()
         .insert(GRPC_STATUS, HeaderValue::from(corrected as i32));
+    Some(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use std::io::Write;
+
+    fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![flag];
+        f.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn request() -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord {
+                        event_name: "voip.cdr".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn predecode_reads_plain_and_gzip_frames() {
+        let bytes = request().encode_to_vec();
+        for (body, gzip_ok) in [(frame(0, &bytes), false), (frame(1, &gzip(&bytes)), true)] {
+            match predecode(&body, gzip_ok, 1 << 20) {
+                Predecode::Done(req) => assert_eq!(req, request()),
+                _ => panic!("not decoded"),
+            }
+        }
+        assert!(is_heavy(&frame(1, b"x")));
+        assert!(!is_heavy(&frame(0, &bytes)));
+    }
+
+    #[test]
+    fn predecode_refuses_what_is_too_large_or_corrupt() {
+        let big = vec![0u8; 2000];
+        let cases = [
+            (
+                frame(0, &big),
+                true,
+                RefusalReason::TooLarge,
+                Code::ResourceExhausted,
+            ),
+            (
+                frame(1, &gzip(&big)),
+                true,
+                RefusalReason::TooLarge,
+                Code::ResourceExhausted,
+            ),
+            (
+                frame(1, b"not gzip"),
+                true,
+                RefusalReason::BadRequest,
+                Code::InvalidArgument,
+            ),
+            (
+                frame(0, &[0xff; 16]),
+                true,
+                RefusalReason::BadRequest,
+                Code::InvalidArgument,
+            ),
+        ];
+        for (body, gzip_ok, want_reason, want_code) in cases {
+            match predecode(&body, gzip_ok, 1000) {
+                Predecode::Refuse(reason, status) => {
+                    assert_eq!((reason, status.code()), (want_reason, want_code));
+                }
+                _ => panic!("not refused: {want_reason:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn predecode_leaves_odd_frames_to_tonic() {
+        let bytes = request().encode_to_vec();
+        let mut two = frame(0, &bytes);
+        two.extend(frame(0, &bytes));
+        let mut short = frame(0, &bytes);
+        short.pop();
+        for body in [
+            Vec::new(),
+            vec![0, 0, 0],
+            two,
+            short,
+            // compressed, but the request did not say gzip
+            frame(1, &gzip(&bytes)),
+        ] {
+            assert!(matches!(
+                predecode(&body, false, 1 << 20),
+                Predecode::LeaveToTonic
+            ));
+        }
+    }
 }

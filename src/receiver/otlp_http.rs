@@ -30,11 +30,10 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::limits::{self, BODY_DEADLINES, BodyError, GunzipError};
 use super::listener::Conn;
-use super::otlp_grpc::SHUTDOWN_LINGER;
 use super::rpc_status::{Detail, RpcCode, RpcStatus};
 use super::{Edge, IngestOutcome, ReceiverError, RefusalReason};
 use crate::stats::ReceiverTransport;
@@ -100,16 +99,11 @@ async fn serve_connection(conn: Conn, router: Router, shutdown: CancellationToke
         result = connection.as_mut() => result,
         () = shutdown.cancelled() => {
             // Finish the request in progress (if any), then close. A body still arriving is
-            // refused shortly after shutdown (see `limits`); the linger bounds the rest (a
-            // client that does not read its response, half-sent headers).
+            // refused shortly after shutdown (see `limits`); a connection still open after
+            // the linger (half-sent headers, an unread answer) is closed by force (see
+            // `listener`).
             connection.as_mut().graceful_shutdown();
-            match tokio::time::timeout(SHUTDOWN_LINGER, connection).await {
-                Ok(result) => result,
-                Err(_) => {
-                    debug!(peer = %peer, "otlp http connection still open after shutdown; closed");
-                    Ok(())
-                }
-            }
+            connection.await
         }
     };
     if let Err(e) = result {
@@ -360,6 +354,37 @@ async fn export_logs(State(edge): State<Arc<Edge>>, req: Request) -> Response {
             };
         }
     };
+    let heavy = gzip || raw.bytes.len() >= super::HEAVY_REQUEST;
+    let work = {
+        let edge = Arc::clone(&edge);
+        move || handle_body(&edge, raw, gzip, encoding, peer)
+    };
+    match super::run_cpu(heavy, work).await {
+        Ok(response) => response,
+        Err(e) => {
+            warn!(peer = ?peer, error = %e, "otlp http request handling failed");
+            refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                RpcCode::Internal,
+                "internal error",
+                Detail::None,
+                encoding,
+            )
+        }
+    }
+}
+
+/// Inflates, decodes, normalises and answers a body read whole. CPU work only: runs on the
+/// blocking pool for a large request (see [`super::run_cpu`]).
+fn handle_body(
+    edge: &Edge,
+    raw: limits::ReadBody,
+    gzip: bool,
+    encoding: Encoding,
+    peer: Option<SocketAddr>,
+) -> Response {
+    let limit = edge.max_request_size;
+    let refused = |reason| edge.refused(ReceiverTransport::Http, reason, peer);
     let data = if gzip {
         match limits::gunzip(&raw.bytes, limit) {
             Ok(d) => Bytes::from(d),
@@ -388,7 +413,7 @@ async fn export_logs(State(edge): State<Arc<Edge>>, req: Request) -> Response {
     drop(raw);
     match outcome {
         IngestOutcome::Accepted { partial } => success(partial, encoding),
-        IngestOutcome::Busy { reason } => busy(&edge, reason, encoding),
+        IngestOutcome::Busy { reason } => busy(edge, reason, encoding),
     }
 }
 
