@@ -132,6 +132,26 @@ fn parse_body(body: &str) -> Result<(String, Option<String>), String> {
     Ok((name.to_string(), default))
 }
 
+/// `text` with each placeholder shown as `${env:…}` and escapes as `${`: for messages about raw
+/// text (a key, a root scalar) that are written before expansion. Never shows a value.
+pub(crate) fn unexpanded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_placeholder = false;
+    for c in text.chars() {
+        match c {
+            OPEN => {
+                in_placeholder = true;
+                out.push_str("${env:…}");
+            }
+            CLOSE => in_placeholder = false,
+            ESCAPED => out.push_str("${"),
+            _ if in_placeholder => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 impl EnvRefs {
     /// Whether `text` holds a placeholder or an escape, i.e. needs [`Self::expand`].
     pub(crate) fn touches(text: &str) -> bool {
@@ -233,6 +253,12 @@ mod tests {
         assert_eq!(e.from_env, ["TOKEN", "PORT"]);
         let (placeheld, refs) = extract("${env:EMPTY:-dflt} ${env:NOPE:-x}");
         assert!(refs.expand(&placeheld, &env).from_env.is_empty());
+    }
+
+    #[test]
+    fn unexpanded_text_shows_references_not_values() {
+        let (placeheld, _) = extract("a ${env:TOKEN} b $${env:X}");
+        assert_eq!(unexpanded(&placeheld), "a ${env:…} b ${env:X}");
     }
 
     #[test]

@@ -181,7 +181,7 @@ impl<'a> Ctx<'a> {
         };
         for entry in entries {
             if !allowed.contains(&entry.key.as_str()) {
-                let message = unknown_key_message(&entry.key, allowed);
+                let message = unknown_key_message(&super::env::unexpanded(&entry.key), allowed);
                 self.problem(entry.key_line, &join(path, &entry.key), message);
             }
         }
@@ -482,7 +482,8 @@ fn got_env(names: &[String]) -> String {
     format!("the value of {}", refs.join(" and "))
 }
 
-fn describe(value: &Value<'_>) -> String {
+/// How a message shows a value: quoted text, or the variables it came from (never their values).
+pub(crate) fn describe(value: &Value<'_>) -> String {
     match value {
         Value::Text { from_env, .. } if !from_env.is_empty() => got_env(from_env),
         Value::Text { text, .. } => format!("\"{text}\""),

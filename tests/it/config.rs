@@ -564,6 +564,12 @@ fn env_values_in_wrongly_typed_keys_are_never_echoed() {
             "engine",
             "expected a mapping of keys",
         ),
+        (
+            "codec table",
+            "quality:\n  codecs: ${env:PROBE_PASS}\n",
+            "quality.codecs",
+            "expected a mapping of codec names",
+        ),
     ] {
         let err = parse_str_with_env(text, ORIGIN, &env).unwrap_err();
         let shown = err.to_string();
