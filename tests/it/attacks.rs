@@ -246,17 +246,32 @@ fn request_of_270kb() -> opentelemetry_proto::tonic::collector::logs::v1::Export
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_busy_client_on_one_channel_is_served_or_told_to_retry() {
     let car = start().await;
-    let client = grpc_client(car.grpc(), false).await;
-    let req = request_of_270kb();
+    // Encoded once, sent as raw bytes: all 64 calls go out at once, as from a busy exporter.
+    let client = grpc_raw_client(car.grpc()).await;
+    let body = Bytes::from(request_of_270kb().encode_to_vec());
     let started = Instant::now();
     let mut calls = JoinSet::new();
     for _ in 0..64 {
         let mut client = client.clone();
-        let mut r = tonic::Request::new(req.clone());
+        let mut r = tonic::Request::new(body.clone());
         r.set_timeout(Duration::from_secs(10));
         calls.spawn(async move {
             let t = Instant::now();
-            (client.export(r).await.map(|_| ()), t.elapsed())
+            let result = async {
+                client
+                    .ready()
+                    .await
+                    .map_err(|e| tonic::Status::unknown(e.to_string()))?;
+                client
+                    .unary(
+                        r,
+                        http::uri::PathAndQuery::from_static(EXPORT_PATH),
+                        RawCodec,
+                    )
+                    .await
+            }
+            .await;
+            (result.map(|_| ()), t.elapsed())
         });
     }
     // Both receivers serve others meanwhile.
