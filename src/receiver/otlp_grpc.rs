@@ -152,7 +152,8 @@ impl<S> Layer<S> for GrpcEdgeLayer {
     }
 }
 
-/// Auth, in-flight permit and status correction in front of tonic.
+/// Auth, body reading (budget, deadlines), off-runtime decoding of large requests and status
+/// correction in front of tonic.
 #[derive(Clone)]
 struct GrpcEdge<S> {
     inner: S,
@@ -221,7 +222,7 @@ where
             };
             let mut parts = parts;
             let mut message = read.bytes.clone();
-            if is_heavy(&message) {
+            if parts.uri.path() == EXPORT_PATH && is_heavy(&message) {
                 let gzip_ok = parts
                     .headers
                     .get(GRPC_ENCODING)
@@ -262,6 +263,8 @@ where
 #[derive(Clone)]
 struct Predecoded(Arc<ExportLogsServiceRequest>);
 
+/// The one method the edge decodes itself; anything else is tonic's to answer.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 /// An uncompressed gRPC frame holding an empty message.
 const EMPTY_MESSAGE: &[u8] = &[0, 0, 0, 0, 0];
 const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
