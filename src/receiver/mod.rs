@@ -26,7 +26,7 @@ use std::time::Duration;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsPartialSuccess, ExportLogsServiceRequest,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
@@ -168,6 +168,7 @@ pub async fn start_with_normalizer(
         retry_after: cfg.retry_after,
         refusals: Arc::new(Refusals::default()),
         shutdown: shutdown.clone(),
+        cpu_slots: Arc::new(Semaphore::new(cpu_slots())),
     });
 
     // Bind and load everything first, so no server runs when another cannot start.
@@ -274,9 +275,37 @@ pub(crate) struct Edge {
     pub(crate) refusals: Arc<Refusals>,
     /// Fires when the receivers stop: bodies still arriving are cut short.
     pub(crate) shutdown: CancellationToken,
+    /// Heavy requests decoded and normalised at once (see [`Edge::run_cpu`]).
+    pub(crate) cpu_slots: Arc<Semaphore>,
 }
 
 impl Edge {
+    /// Runs CPU work (inflating, decoding, normalising a request) on the blocking pool when
+    /// `heavy`, so the runtime's workers (one by default) keep answering other clients while a
+    /// burst of large requests is processed; light work runs in place, where a thread hop costs
+    /// more than it saves. Heavy work waits for one of [`Self::cpu_slots`]: that bounds the
+    /// threads and the decoded requests in memory at once, and waiting here is harmless (the
+    /// body is read, so no flow-control window is held; the bytes stay charged to the budget,
+    /// which refuses newcomers when spent).
+    pub(crate) async fn run_cpu<T, F>(
+        &self,
+        heavy: bool,
+        work: F,
+    ) -> Result<T, tokio::task::JoinError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        if !heavy {
+            return Ok(work());
+        }
+        // The semaphore is never closed; should it be, the work runs unthrottled.
+        let slot = Arc::clone(&self.cpu_slots).acquire_owned().await.ok();
+        let result = tokio::task::spawn_blocking(work).await;
+        drop(slot);
+        result
+    }
+
     /// Counts and logs one refused request.
     pub(crate) fn refused(
         &self,
@@ -391,20 +420,10 @@ impl Ingest {
 /// which inflating, decoding and normalising run on the blocking pool.
 pub(crate) const HEAVY_REQUEST: usize = 64 << 10;
 
-/// Runs CPU work (inflating, decoding, normalising a request) on the blocking pool when `heavy`,
-/// so the runtime's workers (one by default) keep answering other clients while a burst of
-/// large requests is processed; light work runs in place, where a thread hop costs more than it
-/// saves. Concurrency stays bounded: every heavy request holds body budget (see `limits`).
-pub(crate) async fn run_cpu<T, F>(heavy: bool, work: F) -> Result<T, tokio::task::JoinError>
-where
-    T: Send + 'static,
-    F: FnOnce() -> T + Send + 'static,
-{
-    if heavy {
-        tokio::task::spawn_blocking(work).await
-    } else {
-        Ok(work())
-    }
+/// One heavy request per core, at least two: decoding is CPU-bound, more at once only adds
+/// memory.
+fn cpu_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
 /// Number of log records in a request (for counting a refused request).

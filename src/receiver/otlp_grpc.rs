@@ -110,7 +110,7 @@ impl LogsService for GrpcLogs {
         let heavy = super::record_count(&req) >= (super::HEAVY_REQUEST / 256) as u64;
         let edge = Arc::clone(&self.edge);
         let work = move || edge.ingest.ingest(ReceiverTransport::Grpc, &req, peer);
-        match super::run_cpu(heavy, work).await {
+        match self.edge.run_cpu(heavy, work).await {
             Ok(IngestOutcome::Accepted { partial }) => {
                 Ok(Response::new(ExportLogsServiceResponse {
                     partial_success: partial,
@@ -230,7 +230,7 @@ where
                 let limit = edge.max_request_size;
                 let bytes = message.clone();
                 let work = move || predecode(&bytes, gzip_ok, limit);
-                match super::run_cpu(true, work).await {
+                match edge.run_cpu(true, work).await {
                     Ok(Predecode::Done(req)) => {
                         parts.extensions.insert(Predecoded(Arc::new(req)));
                         message = Bytes::from_static(EMPTY_MESSAGE);

@@ -359,7 +359,7 @@ async fn export_logs(State(edge): State<Arc<Edge>>, req: Request) -> Response {
         let edge = Arc::clone(&edge);
         move || handle_body(&edge, raw, gzip, encoding, peer)
     };
-    match super::run_cpu(heavy, work).await {
+    match edge.run_cpu(heavy, work).await {
         Ok(response) => response,
         Err(e) => {
             warn!(peer = ?peer, error = %e, "otlp http request handling failed");
@@ -375,7 +375,7 @@ async fn export_logs(State(edge): State<Arc<Edge>>, req: Request) -> Response {
 }
 
 /// Inflates, decodes, normalises and answers a body read whole. CPU work only: runs on the
-/// blocking pool for a large request (see [`super::run_cpu`]).
+/// blocking pool for a large request (see `Edge::run_cpu`).
 fn handle_body(
     edge: &Edge,
     raw: limits::ReadBody,
