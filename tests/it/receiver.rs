@@ -1066,6 +1066,60 @@ async fn grpc_request_in_flight_at_shutdown_is_answered() {
         .unwrap();
 }
 
+/// Issue 10: a body still arriving when shutdown starts gets a short grace, then a retryable
+/// refusal (HTTP 503 + Retry-After, gRPC UNAVAILABLE), counted as `shutting_down`; the receivers
+/// stop well before the app's grace period would run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_stalled_at_shutdown_are_refused_as_retryable_and_counted() {
+    let rig = Rig::start(config()).await;
+    let mut tcp = tokio::net::TcpStream::connect(rig.http).await.unwrap();
+    tcp.write_all(
+        format!("POST /v1/logs HTTP/1.1\r\nhost: test\r\ncontent-type: {PROTOBUF}\r\ncontent-length: 100\r\n\r\nab")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let call = H2Call::start(rig.grpc, &[]).await;
+    call.body
+        .send(Bytes::from_static(&[0, 0, 0]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = std::time::Instant::now();
+    rig.shutdown.cancel();
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut response))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("retry-after: 1"),
+        "{response}"
+    );
+    let body = call.body.clone();
+    let (status, grpc_status) = tokio::time::timeout(Duration::from_secs(5), call.finish())
+        .await
+        .expect("answered in time")
+        .expect("response");
+    drop(body);
+    assert_eq!((status.as_u16(), grpc_status.as_deref()), (200, Some("14")));
+    let refusals = Arc::clone(&rig.handle.refusals);
+    tokio::time::timeout(Duration::from_secs(5), rig.handle.wait())
+        .await
+        .expect("receivers stop")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    for t in [ReceiverTransport::Http, ReceiverTransport::Grpc] {
+        assert_eq!(refusals.get(t, RefusalReason::ShuttingDown), 1, "{t:?}");
+    }
+}
+
 #[tokio::test]
 async fn disabled_protocols_are_not_started() {
     let mut cfg = config();
