@@ -1086,7 +1086,7 @@ async fn bodies_stalled_at_shutdown_are_refused_as_retryable_and_counted() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let started = std::time::Instant::now();
+    let started = tokio::time::Instant::now();
     rig.shutdown.cancel();
     let mut response = String::new();
     tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut response))
