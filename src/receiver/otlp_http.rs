@@ -42,9 +42,12 @@ use crate::stats::ReceiverTransport;
 pub(crate) const LOGS_PATH: &str = "/v1/logs";
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
-/// Longest a client may take to send its request headers (from the first byte of a request, or
-/// from connecting): a connection that sends nothing useful is closed this soon.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest a client may take to send its request headers, counted from connecting or from the end
+/// of the previous response: hyper uses it as the keep-alive idle limit too, so it stays at the
+/// usual 30 s (shorter closes idle exporter connections that are about to be reused, and the
+/// client's next request races the close). A connection waiting for headers holds no body
+/// budget, so a slow client costs only its socket meanwhile.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest spent discarding the rest of a refused oversized body.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 
