@@ -52,6 +52,9 @@ pub(crate) struct Expanded {
     pub unset: Vec<EnvRef>,
     /// Malformed references in this scalar.
     pub malformed: Vec<EnvSyntaxError>,
+    /// Variables whose value (not a default written in the file) went into `text`: the text
+    /// may hold a secret, so no message may echo it; messages name these instead.
+    pub from_env: Vec<String>,
 }
 
 /// Replaces every `${…}` in `text` with a placeholder. A malformed one gets a placeholder too, so
@@ -129,6 +132,26 @@ fn parse_body(body: &str) -> Result<(String, Option<String>), String> {
     Ok((name.to_string(), default))
 }
 
+/// `text` with each placeholder shown as `${env:…}` and escapes as `${`: for messages about raw
+/// text (a key, a root scalar) that are written before expansion. Never shows a value.
+pub(crate) fn unexpanded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut in_placeholder = false;
+    for c in text.chars() {
+        match c {
+            OPEN => {
+                in_placeholder = true;
+                out.push_str("${env:…}");
+            }
+            CLOSE => in_placeholder = false,
+            ESCAPED => out.push_str("${"),
+            _ if in_placeholder => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 impl EnvRefs {
     /// Whether `text` holds a placeholder or an escape, i.e. needs [`Self::expand`].
     pub(crate) fn touches(text: &str) -> bool {
@@ -141,6 +164,7 @@ impl EnvRefs {
         let mut out = String::with_capacity(text.len());
         let mut unset = Vec::new();
         let mut malformed = Vec::new();
+        let mut from_env: Vec<String> = Vec::new();
         let mut chars = text.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
             match c {
@@ -158,7 +182,12 @@ impl EnvRefs {
                     match reference {
                         Ok(reference) => match (lookup(&reference.name), &reference.default) {
                             (Some(v), Some(d)) if v.is_empty() => out.push_str(d),
-                            (Some(v), _) => out.push_str(&v),
+                            (Some(v), _) => {
+                                out.push_str(&v);
+                                if !from_env.contains(&reference.name) {
+                                    from_env.push(reference.name.clone());
+                                }
+                            }
                             (None, Some(d)) => out.push_str(d),
                             (None, None) => unset.push(reference.clone()),
                         },
@@ -177,6 +206,7 @@ impl EnvRefs {
             text: out,
             unset,
             malformed,
+            from_env,
         }
     }
 }
@@ -214,6 +244,21 @@ mod tests {
         assert_eq!(unset.len(), 1);
         assert_eq!(unset[0].name, "NOPE");
         assert_eq!(unset[0].line, 1);
+    }
+
+    #[test]
+    fn variables_whose_values_were_used_are_listed() {
+        let (placeheld, refs) = extract("${env:TOKEN}-${env:NOPE:-d}-${env:PORT}-${env:TOKEN}");
+        let e = refs.expand(&placeheld, &env);
+        assert_eq!(e.from_env, ["TOKEN", "PORT"]);
+        let (placeheld, refs) = extract("${env:EMPTY:-dflt} ${env:NOPE:-x}");
+        assert!(refs.expand(&placeheld, &env).from_env.is_empty());
+    }
+
+    #[test]
+    fn unexpanded_text_shows_references_not_values() {
+        let (placeheld, _) = extract("a ${env:TOKEN} b $${env:X}");
+        assert_eq!(unexpanded(&placeheld), "a ${env:…} b ${env:X}");
     }
 
     #[test]

@@ -426,8 +426,8 @@ fn codec_table(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> BTreeMap<String, C
     let entries = match ctx.value(node, path) {
         Some(Value::Map(entries)) => entries,
         Some(Value::Null) | None => return out,
-        Some(_) => {
-            let got = node.describe();
+        Some(other) => {
+            let got = super::walk::describe(&other);
             ctx.problem(
                 node.line,
                 path,

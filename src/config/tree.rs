@@ -70,7 +70,7 @@ impl Node {
             Kind::Map(_) => "a mapping".into(),
             Kind::Seq(_) => "a list".into(),
             Kind::Scalar(s) if s.plain && is_null_text(&s.text) => "nothing (null)".into(),
-            Kind::Scalar(s) => format!("\"{}\"", s.text),
+            Kind::Scalar(s) => format!("\"{}\"", super::env::unexpanded(&s.text)),
         }
     }
 }

@@ -23,6 +23,9 @@ pub(crate) enum Value<'n> {
         text: String,
         /// Plain scalars are typed by their text; quoted ones are strings.
         plain: bool,
+        /// Environment variables whose values make up part of `text`. Such text may be a
+        /// secret, so a message about it names these variables and never shows the text.
+        from_env: Vec<String>,
     },
     /// A mapping.
     Map(&'n [Entry]),
@@ -116,6 +119,7 @@ impl<'a> Ctx<'a> {
                     Some(Value::Text {
                         text: s.text.clone(),
                         plain: s.plain,
+                        from_env: Vec::new(),
                     })
                 }
             }
@@ -147,6 +151,7 @@ impl<'a> Ctx<'a> {
                             expanded.text
                         },
                         plain: s.plain,
+                        from_env: expanded.from_env,
                     })
                 }
             }
@@ -176,7 +181,7 @@ impl<'a> Ctx<'a> {
         };
         for entry in entries {
             if !allowed.contains(&entry.key.as_str()) {
-                let message = unknown_key_message(&entry.key, allowed);
+                let message = unknown_key_message(&super::env::unexpanded(&entry.key), allowed);
                 self.problem(entry.key_line, &join(path, &entry.key), message);
             }
         }
@@ -204,9 +209,18 @@ impl<'a> Ctx<'a> {
     ) -> Option<T> {
         match self.value(node, path)? {
             Value::Null => None,
-            Value::Text { text, plain } => match parse(&text, plain) {
+            Value::Text {
+                text,
+                plain,
+                from_env,
+            } => match parse(&text, plain) {
                 Ok(v) => Some(v),
+                Err(message) if from_env.is_empty() => {
+                    self.problem(node.line, path, message);
+                    None
+                }
                 Err(message) => {
+                    let message = self.redact(&message, expected, &text, &from_env);
                     self.problem(node.line, path, message);
                     None
                 }
@@ -216,6 +230,26 @@ impl<'a> Ctx<'a> {
                 self.problem(node.line, path, format!("expected {expected}, got {got}"));
                 None
             }
+        }
+    }
+
+    /// A parse error about text that holds environment values, rewritten so it cannot show them
+    /// (they may be secrets, and problems go to the terminal and the logs): the part of the
+    /// message before its `, got …` is kept when it holds none of the values, and the value is
+    /// named by its variables instead.
+    fn redact(&self, message: &str, expected: &str, text: &str, from_env: &[String]) -> String {
+        let got = got_env(from_env);
+        let head = message.split_once(", got ").map(|(head, _)| head);
+        let leaks = |head: &str| {
+            (!text.trim().is_empty() && head.contains(text.trim()))
+                || from_env.iter().any(|name| {
+                    (self.lookup)(name)
+                        .is_some_and(|v| !v.trim().is_empty() && head.contains(v.trim()))
+                })
+        };
+        match head {
+            Some(head) if !leaks(head) => format!("{head}, got {got}"),
+            _ => format!("expected {expected}, got {got}"),
         }
     }
 
@@ -441,8 +475,17 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn describe(value: &Value<'_>) -> String {
+/// `the value of ${env:A}` (or `of ${env:A} and ${env:B}`): how a message names text it must not
+/// show.
+fn got_env(names: &[String]) -> String {
+    let refs: Vec<String> = names.iter().map(|n| format!("${{env:{n}}}")).collect();
+    format!("the value of {}", refs.join(" and "))
+}
+
+/// How a message shows a value: quoted text, or the variables it came from (never their values).
+pub(crate) fn describe(value: &Value<'_>) -> String {
     match value {
+        Value::Text { from_env, .. } if !from_env.is_empty() => got_env(from_env),
         Value::Text { text, .. } => format!("\"{text}\""),
         Value::Map(_) => "a mapping".into(),
         Value::Seq(_) => "a list".into(),

@@ -2,8 +2,12 @@
 //! a deadline, so one slow client cannot stall the others), handed over as ready [`Conn`]s.
 //!
 //! Stops accepting as soon as shutdown fires and closes the listening socket; connections already
-//! handed over are the servers' to finish.
+//! handed over are the servers' to finish, within a bound: once the `close` token given to
+//! [`spawn_acceptor`] fires, every read and write on them fails, so a connection whose peer is
+//! stalled (half-sent headers, no HTTP/2 preface, an unread response) ends, and with it the task
+//! serving it and the engine sender that task holds.
 
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -16,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::{debug, warn};
 
 /// Longest a TLS handshake may take.
@@ -33,6 +37,30 @@ pub(crate) struct Conn {
     pub(crate) peer: SocketAddr,
     /// Our address.
     pub(crate) local: Option<SocketAddr>,
+    /// Resolves when the connection must close, whatever its state.
+    close: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl Conn {
+    fn new(io: Io, peer: SocketAddr, local: Option<SocketAddr>, close: &CancellationToken) -> Conn {
+        Conn {
+            io,
+            peer,
+            local,
+            close: Box::pin(close.clone().cancelled_owned()),
+        }
+    }
+
+    /// `Err` once the connection must close; otherwise registers the task to be woken then.
+    fn check_open(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        match self.close.as_mut().poll(cx) {
+            Poll::Ready(()) => Err(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "receiver stopped",
+            )),
+            Poll::Pending => Ok(()),
+        }
+    }
 }
 
 enum Io {
@@ -41,14 +69,15 @@ enum Io {
 }
 
 /// Starts accepting on `listener`; ready connections arrive on the returned channel, which closes
-/// after shutdown.
+/// after `shutdown`. Their reads and writes fail once `close` fires.
 pub(crate) fn spawn_acceptor(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
     shutdown: CancellationToken,
+    close: CancellationToken,
 ) -> mpsc::Receiver<Conn> {
     let (tx, rx) = mpsc::channel(BACKLOG);
-    tokio::spawn(accept_loop(listener, tls, tx, shutdown));
+    tokio::spawn(accept_loop(listener, tls, tx, shutdown, close));
     rx
 }
 
@@ -57,6 +86,7 @@ async fn accept_loop(
     tls: Option<TlsAcceptor>,
     tx: mpsc::Sender<Conn>,
     shutdown: CancellationToken,
+    close: CancellationToken,
 ) {
     let mut handshakes = JoinSet::new();
     loop {
@@ -80,11 +110,7 @@ async fn accept_loop(
         let local = tcp.local_addr().ok();
         match &tls {
             None => {
-                let conn = Conn {
-                    io: Io::Plain(tcp),
-                    peer,
-                    local,
-                };
+                let conn = Conn::new(Io::Plain(tcp), peer, local, &close);
                 if tx.send(conn).await.is_err() {
                     break;
                 }
@@ -96,14 +122,11 @@ async fn accept_loop(
                 }
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
+                let close = close.clone();
                 handshakes.spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            let conn = Conn {
-                                io: Io::Tls(Box::new(stream)),
-                                peer,
-                                local,
-                            };
+                            let conn = Conn::new(Io::Tls(Box::new(stream)), peer, local, &close);
                             let _ = tx.send(conn).await;
                         }
                         Ok(Err(e)) => debug!(peer = %peer, error = %e, "tls handshake failed"),
@@ -124,6 +147,7 @@ impl AsyncRead for Conn {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
+        self.check_open(cx)?;
         match &mut self.io {
             Io::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
@@ -137,6 +161,7 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        self.check_open(cx)?;
         match &mut self.io {
             Io::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
@@ -148,6 +173,7 @@ impl AsyncWrite for Conn {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.check_open(cx)?;
         match &mut self.io {
             Io::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
@@ -162,6 +188,7 @@ impl AsyncWrite for Conn {
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.check_open(cx)?;
         match &mut self.io {
             Io::Plain(s) => Pin::new(s).poll_flush(cx),
             Io::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),

@@ -3,14 +3,18 @@
 //!
 //! Both servers share one [`Ingest`] core: normalise the decoded request, `try_send` the events to
 //! the engine (never wait: a full queue is answered with a retryable refusal), count every
-//! record's outcome in [`SelfStats`] and build the OTLP (partial) success. One semaphore caps the
-//! requests being read and decoded at once, so memory stays bounded under a flood.
+//! record's outcome in [`SelfStats`] and build the OTLP (partial) success. One byte budget caps the
+//! request bodies held at once, charged as bytes arrive and never waited for (see `limits`), and
+//! every body has deadlines: so memory stays bounded under a flood, and no client, however slow
+//! or stalled, keeps another from being served. Requests refused before their records could be
+//! counted are counted in [`Refusals`] by reason.
 
 mod auth;
 mod limits;
 mod listener;
 mod otlp_grpc;
 mod otlp_http;
+mod refusals;
 mod rpc_status;
 mod tls;
 
@@ -31,6 +35,13 @@ use crate::config::{ListenerConfig, ReceiverConfig, SourceConfig};
 use crate::engine::EngineInput;
 use crate::normalize::Normalized;
 use crate::stats::{ReceiverTransport, RecordOutcome, SelfStats};
+
+pub use refusals::{RefusalReason, Refusals};
+
+/// After shutdown fires, how long connections may take to finish before they are closed by force.
+/// A body still arriving is refused after `limits::BODY_DEADLINES.after_shutdown` (1 s); this
+/// leaves time to write the answers.
+const SHUTDOWN_LINGER: Duration = Duration::from_millis(1500);
 
 /// Maps one decoded request to VoIP events. [`start`] uses [`crate::normalize::normalize_request`];
 /// [`start_with_normalizer`] takes another so tests and benchmarks can exercise the transport
@@ -87,6 +98,8 @@ pub struct ReceiverHandle {
     pub grpc_addr: Option<SocketAddr>,
     /// Where the HTTP server listens, when enabled.
     pub http_addr: Option<SocketAddr>,
+    /// Requests refused before decoding, by transport and reason.
+    pub refusals: Arc<Refusals>,
     tasks: JoinSet<Result<(), ReceiverError>>,
 }
 
@@ -155,9 +168,12 @@ pub async fn start_with_normalizer(
             stats,
         },
         bearer: cfg.bearer_token.as_deref().map(auth::BearerToken::new),
-        permits: Arc::new(Semaphore::new(limits::max_in_flight(max_request_size))),
+        budget: limits::Budget::new(max_request_size),
         max_request_size,
         retry_after: cfg.retry_after,
+        refusals: Arc::new(Refusals::default()),
+        shutdown: shutdown.clone(),
+        cpu_slots: Arc::new(Semaphore::new(cpu_slots())),
     });
 
     // Bind and load everything first, so no server runs when another cannot start.
@@ -170,12 +186,27 @@ pub async fn start_with_normalizer(
         None => None,
     };
 
+    debug!(
+        budget_bytes = edge.budget.total(),
+        max_request_size, "otlp receivers' body budget"
+    );
+    // Connections still open this long after shutdown (stalled peers) are closed by force; see
+    // `listener`. Requests in flight have their bodies by then (`limits::BODY_DEADLINES`).
+    let close = CancellationToken::new();
+    {
+        let (shutdown, close) = (shutdown.clone(), close.clone());
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            tokio::time::sleep(SHUTDOWN_LINGER).await;
+            close.cancel();
+        });
+    }
     let mut tasks = JoinSet::new();
     let mut handle_addrs = (None, None);
     if let Some(p) = grpc {
         handle_addrs.0 = Some(p.addr);
         info!(addr = %p.addr, tls = p.tls.is_some(), "otlp grpc receiver listening");
-        let conns = listener::spawn_acceptor(p.listener, p.tls, shutdown.clone());
+        let conns = listener::spawn_acceptor(p.listener, p.tls, shutdown.clone(), close.clone());
         tasks.spawn(otlp_grpc::serve(
             p.addr,
             conns,
@@ -186,7 +217,7 @@ pub async fn start_with_normalizer(
     if let Some(p) = http {
         handle_addrs.1 = Some(p.addr);
         info!(addr = %p.addr, tls = p.tls.is_some(), "otlp http receiver listening");
-        let conns = listener::spawn_acceptor(p.listener, p.tls, shutdown.clone());
+        let conns = listener::spawn_acceptor(p.listener, p.tls, shutdown.clone(), close.clone());
         tasks.spawn(otlp_http::serve(
             p.addr,
             conns,
@@ -197,6 +228,7 @@ pub async fn start_with_normalizer(
     Ok(ReceiverHandle {
         grpc_addr: handle_addrs.0,
         http_addr: handle_addrs.1,
+        refusals: Arc::clone(&edge.refusals),
         tasks,
     })
 }
@@ -238,12 +270,62 @@ pub(crate) struct Edge {
     pub(crate) ingest: Ingest,
     /// The expected bearer token, when auth is on.
     pub(crate) bearer: Option<auth::BearerToken>,
-    /// Requests being read, decoded and normalised at once.
-    pub(crate) permits: Arc<Semaphore>,
+    /// Bytes of request bodies held at once, across both servers.
+    pub(crate) budget: limits::Budget,
     /// Largest request, after decompression too.
     pub(crate) max_request_size: usize,
     /// Delay suggested with a back-pressure refusal.
     pub(crate) retry_after: Duration,
+    /// Requests refused before decoding.
+    pub(crate) refusals: Arc<Refusals>,
+    /// Fires when the receivers stop: bodies still arriving are cut short.
+    pub(crate) shutdown: CancellationToken,
+    /// Heavy requests decoded and normalised at once (see [`Edge::run_cpu`]).
+    pub(crate) cpu_slots: Arc<Semaphore>,
+}
+
+impl Edge {
+    /// Runs CPU work (inflating, decoding, normalising a request) on the blocking pool when
+    /// `heavy`, so the runtime's workers (one by default) keep answering other clients while a
+    /// burst of large requests is processed; light work runs in place, where a thread hop costs
+    /// more than it saves. Heavy work waits for one of [`Self::cpu_slots`]: that bounds the
+    /// threads and the decoded requests in memory at once, and waiting here is harmless (the
+    /// body is read, so no flow-control window is held; the bytes stay charged to the budget,
+    /// which refuses newcomers when spent).
+    pub(crate) async fn run_cpu<T, F>(
+        &self,
+        heavy: bool,
+        work: F,
+    ) -> Result<T, tokio::task::JoinError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> T + Send + 'static,
+    {
+        if !heavy {
+            return Ok(work());
+        }
+        // The semaphore is never closed; should it be, the work runs unthrottled.
+        let slot = Arc::clone(&self.cpu_slots).acquire_owned().await.ok();
+        let result = tokio::task::spawn_blocking(work).await;
+        drop(slot);
+        result
+    }
+
+    /// Counts and logs one refused request.
+    pub(crate) fn refused(
+        &self,
+        transport: ReceiverTransport,
+        reason: RefusalReason,
+        peer: Option<SocketAddr>,
+    ) {
+        self.refusals.count(transport, reason);
+        debug!(
+            transport = transport.as_str(),
+            peer = ?peer,
+            reason = reason.as_str(),
+            "otlp request refused"
+        );
+    }
 }
 
 /// The transport-independent part of one export: normalise, hand over, count, answer.
@@ -337,6 +419,16 @@ impl Ingest {
         });
         IngestOutcome::Accepted { partial }
     }
+}
+
+/// Request size (bytes on the wire, or log records once decoded: about 250 bytes each) from
+/// which inflating, decoding and normalising run on the blocking pool.
+pub(crate) const HEAVY_REQUEST: usize = 64 << 10;
+
+/// One heavy request per core, at least two: decoding is CPU-bound, more at once only adds
+/// memory.
+fn cpu_slots() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().max(2))
 }
 
 /// Number of log records in a request (for counting a refused request).

@@ -2,8 +2,14 @@
 //! server, gzip both ways, size limit after decompression.
 //!
 //! A small tower layer ([`GrpcEdge`]) sits in front of tonic: it checks the bearer token before
-//! the body is read, holds an in-flight permit while tonic reads and decodes, and corrects the two
-//! statuses tonic's decoder gets wrong for OTLP (see [`spec_status`]).
+//! the body is read, reads the body itself at once (charged to the byte budget as it arrives,
+//! under the body deadlines, see `limits`) and hands tonic the complete message, and corrects the
+//! two statuses tonic's decoder gets wrong for OTLP (see [`spec_status`]).
+//!
+//! Reading every admitted stream at once is what keeps HTTP/2 flow control moving: data that
+//! nobody reads holds the connection window, and then the streams behind it get nothing. A
+//! stalled stream costs no budget and is cut off by the idle deadline; it can only use up its
+//! own connection's stream limit.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,8 +17,11 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
+use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
+use http_body_util::Full;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
@@ -29,9 +38,25 @@ use tonic::{Code, Request, Response, Status};
 use tower::{Layer, Service};
 use tracing::debug;
 
+/// Streams one connection may have open: a client stalling all of them blocks only itself.
+const MAX_STREAMS_PER_CONNECTION: u32 = 128;
+/// HTTP/2 receive window per stream: a 1 MiB request arrives without waiting for updates.
+const STREAM_WINDOW: u32 = 1 << 20;
+/// HTTP/2 receive window per connection: room for several streams' data in flight at once.
+/// Every admitted stream is read at once, so this is a rate, not memory held.
+const CONNECTION_WINDOW: u32 = 4 << 20;
+/// Largest header block: OTLP requests carry a few short headers.
+const MAX_HEADER_LIST: u32 = 64 << 10;
+/// Pings on an idle connection, and how long to wait for the answer: finds dead peers.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// gRPC frame header: compressed flag and 4-byte length.
+const FRAME_HEADER: usize = 5;
+
+use super::limits::{self, BODY_DEADLINES, BodyError};
 use super::listener::Conn;
 use super::rpc_status::{Detail, RpcCode, RpcStatus};
-use super::{Edge, IngestOutcome, ReceiverError};
+use super::{Edge, IngestOutcome, ReceiverError, RefusalReason};
 use crate::stats::ReceiverTransport;
 
 /// Runs the gRPC server on `conns` until `shutdown`, then waits for in-flight calls.
@@ -49,16 +74,22 @@ pub(crate) async fn serve(
     // tonic checks this against the frame length (compressed or not) and while inflating.
     .max_decoding_message_size(edge.max_request_size);
     let incoming = ReceiverStream::new(conns).map(Ok::<_, std::io::Error>);
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_max_header_list_size(MAX_HEADER_LIST)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .layer(GrpcEdgeLayer { edge })
         .add_service(logs)
-        .serve_with_incoming_shutdown(incoming, shutdown.cancelled_owned())
-        .await
-        .map_err(|e| ReceiverError::Serve {
-            transport: "grpc",
-            addr,
-            reason: e.to_string(),
-        })
+        .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
+    // Connections that outlive shutdown are closed by force (see `listener`), so this returns.
+    server.await.map_err(|e| ReceiverError::Serve {
+        transport: "grpc",
+        addr,
+        reason: e.to_string(),
+    })
 }
 
 /// The `LogsService` implementation: decoded request in, OTLP response or status out.
@@ -73,12 +104,21 @@ impl LogsService for GrpcLogs {
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let peer = request.remote_addr();
+        let predecoded = request.extensions().get::<Predecoded>().cloned();
         let req = request.into_inner();
-        match self.edge.ingest.ingest(ReceiverTransport::Grpc, &req, peer) {
-            IngestOutcome::Accepted { partial } => Ok(Response::new(ExportLogsServiceResponse {
-                partial_success: partial,
-            })),
-            IngestOutcome::Busy { reason } => Err(unavailable(reason, &self.edge)),
+        let req = predecoded.map_or_else(|| Arc::new(req), |p| p.0);
+        let heavy = super::record_count(&req) >= (super::HEAVY_REQUEST / 256) as u64;
+        let edge = Arc::clone(&self.edge);
+        let work = move || edge.ingest.ingest(ReceiverTransport::Grpc, &req, peer);
+        match self.edge.run_cpu(heavy, work).await {
+            Ok(IngestOutcome::Accepted { partial }) => {
+                Ok(Response::new(ExportLogsServiceResponse {
+                    partial_success: partial,
+                }))
+            }
+            Ok(IngestOutcome::Busy { reason }) => Err(unavailable(reason, &self.edge)),
+            // Not INTERNAL: `spec_status` reads that as tonic's decoder failing.
+            Err(e) => Err(Status::unknown(format!("request handling failed: {e}"))),
         }
     }
 }
@@ -112,7 +152,8 @@ impl<S> Layer<S> for GrpcEdgeLayer {
     }
 }
 
-/// Auth, in-flight permit and status correction in front of tonic.
+/// Auth, body reading (budget, deadlines), off-runtime decoding of large requests and status
+/// correction in front of tonic.
 #[derive(Clone)]
 struct GrpcEdge<S> {
     inner: S,
@@ -123,14 +164,16 @@ const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl<S, B> Service<http::Request<B>> for GrpcEdge<S>
+impl<S> Service<http::Request<tonic::body::Body>> for GrpcEdge<S>
 where
-    S: Service<http::Request<B>, Response = http::Response<tonic::body::Body>, Error = Infallible>
-        + Clone
+    S: Service<
+            http::Request<tonic::body::Body>,
+            Response = http::Response<tonic::body::Body>,
+            Error = Infallible,
+        > + Clone
         + Send
         + 'static,
     S::Future: Send + 'static,
-    B: Send + 'static,
 {
     type Response = http::Response<tonic::body::Body>;
     type Error = Infallible;
@@ -140,25 +183,168 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: http::Request<B>) -> Self::Future {
+    fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
         // The clone that was polled ready does the call; the fresh clone waits for the next one.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let edge = Arc::clone(&self.edge);
         Box::pin(async move {
+            let peer = peer_of(&req);
             if let Some(token) = &edge.bearer
                 && !token.admits(req.headers())
             {
-                debug!(peer = ?peer_of(&req), "otlp grpc request without a valid bearer token");
+                edge.refused(
+                    ReceiverTransport::Grpc,
+                    RefusalReason::Unauthenticated,
+                    peer,
+                );
                 return Ok(Status::unauthenticated("missing or wrong bearer token").into_http());
             }
-            let Ok(_permit) = Arc::clone(&edge.permits).acquire_owned().await else {
-                return Ok(Status::unavailable("receiver shutting down").into_http());
+            let (parts, mut body) = req.into_parts();
+            // One unary message: its frame header and at most the limit (tonic checks the
+            // inflated size while decoding).
+            let limit = edge.max_request_size.saturating_add(FRAME_HEADER);
+            let read = limits::read_body(
+                &mut body,
+                limit,
+                None,
+                &edge.budget,
+                BODY_DEADLINES,
+                &edge.shutdown,
+            )
+            .await;
+            let read = match read {
+                Ok(read) => read,
+                Err(e) => {
+                    edge.refused(ReceiverTransport::Grpc, e.reason(), peer);
+                    return Ok(body_refusal(&e, &edge).into_http());
+                }
             };
-            let mut response = inner.call(req).await?;
-            spec_status(&mut response);
+            let mut parts = parts;
+            let mut message = read.bytes.clone();
+            if parts.uri.path() == EXPORT_PATH && is_heavy(&message) {
+                let gzip_ok = parts
+                    .headers
+                    .get(GRPC_ENCODING)
+                    .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+                let limit = edge.max_request_size;
+                let bytes = message.clone();
+                let work = move || predecode(&bytes, gzip_ok, limit);
+                match edge.run_cpu(true, work).await {
+                    Ok(Predecode::Done(req)) => {
+                        parts.extensions.insert(Predecoded(Arc::new(req)));
+                        message = Bytes::from_static(EMPTY_MESSAGE);
+                    }
+                    Ok(Predecode::Refuse(reason, status)) => {
+                        edge.refused(ReceiverTransport::Grpc, reason, peer);
+                        return Ok(status.into_http());
+                    }
+                    Ok(Predecode::LeaveToTonic) | Err(_) => {}
+                }
+            }
+            let whole = tonic::body::Body::new(Full::new(message));
+            let mut response = inner.call(http::Request::from_parts(parts, whole)).await?;
+            // The budget is given back once tonic has decoded and the engine has the events.
+            drop(read);
+            if let Some(reason) = spec_status(&mut response) {
+                edge.refused(ReceiverTransport::Grpc, reason, peer);
+            }
             Ok(response)
         })
+    }
+}
+
+/// A request the edge decoded off the runtime, handed to [`GrpcLogs`] in the request's
+/// extensions while tonic is given an empty message ([`EMPTY_MESSAGE`]) to decode in its place.
+///
+/// Why: tonic decodes in the connection's task, on the runtime's worker (one by default), and a
+/// burst of large requests decoded there keeps every other client waiting; the edge has the
+/// whole body anyway, so it decodes large or compressed ones on the blocking pool.
+#[derive(Clone)]
+struct Predecoded(Arc<ExportLogsServiceRequest>);
+
+/// The one method the edge decodes itself; anything else is tonic's to answer.
+const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+/// An uncompressed gRPC frame holding an empty message.
+const EMPTY_MESSAGE: &[u8] = &[0, 0, 0, 0, 0];
+const GRPC_ENCODING: HeaderName = HeaderName::from_static("grpc-encoding");
+
+/// Whether a request body is worth decoding on the blocking pool: large, or compressed (it may
+/// inflate to the limit).
+fn is_heavy(body: &[u8]) -> bool {
+    body.len() >= super::HEAVY_REQUEST || body.first() == Some(&1)
+}
+
+/// What the edge made of a body.
+enum Predecode {
+    /// Decoded.
+    Done(ExportLogsServiceRequest),
+    /// Refused with this status.
+    Refuse(RefusalReason, Status),
+    /// Not one well-formed frame, or an encoding other than gzip: tonic answers it as usual.
+    LeaveToTonic,
+}
+
+/// Decodes one unary gRPC frame: inflated when flagged compressed and the request said gzip,
+/// never past `limit`.
+fn predecode(body: &[u8], gzip_ok: bool, limit: usize) -> Predecode {
+    let Some((&flag, rest)) = body.split_first() else {
+        return Predecode::LeaveToTonic;
+    };
+    let Some((len, payload)) = rest.split_first_chunk::<4>() else {
+        return Predecode::LeaveToTonic;
+    };
+    if usize::try_from(u32::from_be_bytes(*len)).ok() != Some(payload.len()) {
+        return Predecode::LeaveToTonic;
+    }
+    let too_large = || {
+        Predecode::Refuse(
+            RefusalReason::TooLarge,
+            Status::resource_exhausted(format!(
+                "request larger than the limit of {limit} bytes (after decompression)"
+            )),
+        )
+    };
+    let inflated;
+    let data = match flag {
+        0 if payload.len() > limit => return too_large(),
+        0 => payload,
+        1 if gzip_ok => match limits::gunzip(payload, limit) {
+            Ok(d) => {
+                inflated = d;
+                &inflated[..]
+            }
+            Err(limits::GunzipError::TooLarge) => return too_large(),
+            Err(limits::GunzipError::Corrupt(e)) => {
+                return Predecode::Refuse(
+                    RefusalReason::BadRequest,
+                    Status::invalid_argument(format!("bad gzip: {e}")),
+                );
+            }
+        },
+        _ => return Predecode::LeaveToTonic,
+    };
+    match ExportLogsServiceRequest::decode(data) {
+        Ok(req) => Predecode::Done(req),
+        Err(e) => Predecode::Refuse(
+            RefusalReason::BadRequest,
+            Status::invalid_argument(format!("cannot decode the request: {e}")),
+        ),
+    }
+}
+
+/// The status for a body that could not be read: retryable for what is the server's or the
+/// moment's doing (budget, shutdown, a slow network), not for an oversized message.
+fn body_refusal(e: &BodyError, edge: &Edge) -> Status {
+    match e {
+        BodyError::TooLarge => Status::resource_exhausted(format!(
+            "request larger than the limit of {} bytes",
+            edge.max_request_size
+        )),
+        BodyError::OverBudget => unavailable("receiver busy", edge),
+        BodyError::ShuttingDown => unavailable("receiver shutting down", edge),
+        BodyError::TimedOut => unavailable("request body not received in time", edge),
+        BodyError::Broken(reason) => Status::cancelled(format!("request body broken: {reason}")),
     }
 }
 
@@ -173,17 +359,126 @@ fn peer_of<B>(req: &http::Request<B>) -> Option<SocketAddr> {
 /// RESOURCE_EXHAUSTED (not retried); and undecodable protobuf with INTERNAL where the spec wants
 /// INVALID_ARGUMENT. Our handler returns neither code, so a trailers-only response carrying one
 /// comes from tonic's request decoding.
-fn spec_status(response: &mut http::Response<tonic::body::Body>) {
-    let Some(code) = response.headers().get(GRPC_STATUS) else {
-        return;
-    };
-    let corrected = match Code::from_bytes(code.as_bytes()) {
-        Code::OutOfRange => Code::ResourceExhausted,
-        Code::Internal => Code::InvalidArgument,
-        _ => return,
+/// Returns how the refusal is counted when it corrected one.
+fn spec_status(response: &mut http::Response<tonic::body::Body>) -> Option<RefusalReason> {
+    let code = response.headers().get(GRPC_STATUS)?;
+    let (corrected, reason) = match Code::from_bytes(code.as_bytes()) {
+        Code::OutOfRange => (Code::ResourceExhausted, RefusalReason::TooLarge),
+        Code::Internal => (Code::InvalidArgument, RefusalReason::BadRequest),
+        _ => return None,
     };
     debug!(from = ?Code::from_bytes(code.as_bytes()), to = ?corrected, "otlp grpc request refused by the decoder");
     response
         .headers_mut()
         .insert(GRPC_STATUS, HeaderValue::from(corrected as i32));
+    Some(reason)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use std::io::Write;
+
+    fn frame(flag: u8, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![flag];
+        f.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    }
+
+    fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    fn request() -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord {
+                        event_name: "voip.cdr".into(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        }
+    }
+
+    #[test]
+    fn predecode_reads_plain_and_gzip_frames() {
+        let bytes = request().encode_to_vec();
+        for (body, gzip_ok) in [(frame(0, &bytes), false), (frame(1, &gzip(&bytes)), true)] {
+            match predecode(&body, gzip_ok, 1 << 20) {
+                Predecode::Done(req) => assert_eq!(req, request()),
+                _ => panic!("not decoded"),
+            }
+        }
+        assert!(is_heavy(&frame(1, b"x")));
+        assert!(!is_heavy(&frame(0, &bytes)));
+    }
+
+    #[test]
+    fn predecode_refuses_what_is_too_large_or_corrupt() {
+        let big = vec![0u8; 2000];
+        let cases = [
+            (
+                frame(0, &big),
+                true,
+                RefusalReason::TooLarge,
+                Code::ResourceExhausted,
+            ),
+            (
+                frame(1, &gzip(&big)),
+                true,
+                RefusalReason::TooLarge,
+                Code::ResourceExhausted,
+            ),
+            (
+                frame(1, b"not gzip"),
+                true,
+                RefusalReason::BadRequest,
+                Code::InvalidArgument,
+            ),
+            (
+                frame(0, &[0xff; 16]),
+                true,
+                RefusalReason::BadRequest,
+                Code::InvalidArgument,
+            ),
+        ];
+        for (body, gzip_ok, want_reason, want_code) in cases {
+            match predecode(&body, gzip_ok, 1000) {
+                Predecode::Refuse(reason, status) => {
+                    assert_eq!((reason, status.code()), (want_reason, want_code));
+                }
+                _ => panic!("not refused: {want_reason:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn predecode_leaves_odd_frames_to_tonic() {
+        let bytes = request().encode_to_vec();
+        let mut two = frame(0, &bytes);
+        two.extend(frame(0, &bytes));
+        let mut short = frame(0, &bytes);
+        short.pop();
+        for body in [
+            Vec::new(),
+            vec![0, 0, 0],
+            two,
+            short,
+            // compressed, but the request did not say gzip
+            frame(1, &gzip(&bytes)),
+        ] {
+            assert!(matches!(
+                predecode(&body, false, 1 << 20),
+                Predecode::LeaveToTonic
+            ));
+        }
+    }
 }

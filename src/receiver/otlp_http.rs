@@ -2,7 +2,10 @@
 //! HTTP/1.1 accept loop (plain or TLS).
 //!
 //! Every refusal carries a `google.rpc.Status` body in the request's encoding, as the OTLP spec
-//! asks. Only `/v1/logs` is served: `/v1/metrics` and `/v1/traces` get 404 like any other path,
+//! asks. Every check that needs no body (method, auth, types, declared length, budget) is made
+//! before the body is touched, so a client that sent `Expect: 100-continue` is refused without
+//! ever being told to continue. Bodies are read under the deadlines and the byte budget of
+//! `limits`; a connection gets `HEADER_TIMEOUT` to send its request headers. Only `/v1/logs` is served: `/v1/metrics` and `/v1/traces` get 404 like any other path,
 //! because callpulse takes no metrics or traces in.
 
 use std::net::SocketAddr;
@@ -27,19 +30,23 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
-use tracing::debug;
+use tracing::{debug, warn};
 
-use super::limits::{self, BodyError, GunzipError};
+use super::limits::{self, BODY_DEADLINES, BodyError, GunzipError};
 use super::listener::Conn;
 use super::rpc_status::{Detail, RpcCode, RpcStatus};
-use super::{Edge, IngestOutcome, ReceiverError};
+use super::{Edge, IngestOutcome, ReceiverError, RefusalReason};
 use crate::stats::ReceiverTransport;
 
 /// The one path served.
 pub(crate) const LOGS_PATH: &str = "/v1/logs";
 const PROTOBUF: &str = "application/x-protobuf";
 const JSON: &str = "application/json";
-/// Longest a client may take to send its request headers.
+/// Longest a client may take to send its request headers, counted from connecting or from the end
+/// of the previous response: hyper uses it as the keep-alive idle limit too, so it stays at the
+/// usual 30 s (shorter closes idle exporter connections that are about to be reused, and the
+/// client's next request races the close). A connection waiting for headers holds no body
+/// budget, so a slow client costs only its socket meanwhile.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest spent discarding the rest of a refused oversized body.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -94,7 +101,10 @@ async fn serve_connection(conn: Conn, router: Router, shutdown: CancellationToke
     let result = tokio::select! {
         result = connection.as_mut() => result,
         () = shutdown.cancelled() => {
-            // Finish the request in progress (if any), then close.
+            // Finish the request in progress (if any), then close. A body still arriving is
+            // refused shortly after shutdown (see `limits`); a connection still open after
+            // the linger (half-sent headers, an unread answer) is closed by force (see
+            // `listener`).
             connection.as_mut().graceful_shutdown();
             connection.await
         }
@@ -214,11 +224,27 @@ fn content_length(headers: &HeaderMap) -> Option<usize> {
         .ok()
 }
 
+/// Whether the client waits for `100 Continue` before sending its body: then a refusal must be
+/// sent without touching the body (hyper sends the `100` on the first read).
+fn expects_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Marks a response as the connection's last: the rest of the body is not read.
+fn closing(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 async fn export_logs(State(edge): State<Arc<Edge>>, req: Request) -> Response {
     let peer = req.extensions().get::<Peer>().map(|p| p.0);
     let (parts, mut body) = req.into_parts();
     let declared = Encoding::of(&parts.headers);
     let reply = declared.unwrap_or(Encoding::Protobuf);
+    let refused = |reason| edge.refused(ReceiverTransport::Http, reason, peer);
 
     if parts.method != Method::POST {
         let mut r = refusal(
@@ -235,7 +261,7 @@ async fn export_logs(State(edge): State<Arc<Edge>>, req: Request) -> Response {
     if let Some(token) = &edge.bearer
         && !token.admits(&parts.headers)
     {
-        debug!(peer = ?peer, "otlp http request without a valid bearer token");
+        refused(RefusalReason::Unauthenticated);
         let mut r = refusal(
             StatusCode::UNAUTHORIZED,
             RpcCode::Unauthenticated,
@@ -254,6 +280,7 @@ async fn export_logs(State(edge): State<Arc<Edge>>, req: Request) -> Response {
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_else(|| "none".into());
         debug!(peer = ?peer, content_type = %got, "otlp http request with an unsupported content type");
+        refused(RefusalReason::UnsupportedMediaType);
         return refusal(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RpcCode::InvalidArgument,
@@ -265,8 +292,10 @@ async fn export_logs(State(edge): State<Arc<Edge>>, req: Request) -> Response {
     let gzip = match gzipped(&parts.headers) {
         Ok(g) => g,
         Err(other) => {
+            // 415, as for a content type: the body is fine, its packaging is not understood.
+            refused(RefusalReason::UnsupportedEncoding);
             return refusal(
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
                 RpcCode::InvalidArgument,
                 &format!("unsupported content encoding {other:?}; use gzip or none"),
                 Detail::None,
@@ -276,56 +305,118 @@ async fn export_logs(State(edge): State<Arc<Edge>>, req: Request) -> Response {
     };
     let limit = edge.max_request_size;
     let length = content_length(&parts.headers);
-    if length.is_some_and(|n| n > limit) {
+    let waits_to_continue = expects_continue(&parts.headers);
+    if let Some(length) = length
+        && length > limit
+    {
         debug!(peer = ?peer, length, limit, "otlp http request over the size limit");
-        limits::drain(&mut body, limit, DRAIN_TIMEOUT).await;
+        refused(RefusalReason::TooLarge);
+        // A client waiting for `100 Continue` has sent no body: answer at once. Otherwise read
+        // a bounded amount of what it is sending so it sees the 413 rather than a reset.
+        if !waits_to_continue {
+            limits::drain(&mut body, limit, DRAIN_TIMEOUT).await;
+        }
         return too_large(limit, encoding);
     }
+    // Checked before the body is touched, so a waiting client is not told to continue: the
+    // budget is charged while the body arrives, this only refuses what cannot fit now.
+    if length.is_some_and(|n| n > edge.budget.free()) {
+        refused(RefusalReason::OverBudget);
+        return closing(busy(&edge, "receiver busy", encoding));
+    }
 
-    // From here on the request holds memory: take an in-flight permit first.
-    let Ok(_permit) = edge.permits.acquire().await else {
-        return busy(&edge, "receiver shutting down", encoding);
-    };
-    let raw = match limits::read_body(&mut body, limit, length).await {
+    let raw = match limits::read_body(
+        &mut body,
+        limit,
+        length,
+        &edge.budget,
+        BODY_DEADLINES,
+        &edge.shutdown,
+    )
+    .await
+    {
         Ok(b) => b,
-        Err(BodyError::TooLarge) => {
-            debug!(peer = ?peer, limit, "otlp http body over the size limit");
-            limits::drain(&mut body, limit, DRAIN_TIMEOUT).await;
-            return too_large(limit, encoding);
+        Err(e) => {
+            refused(e.reason());
+            return match e {
+                BodyError::TooLarge => {
+                    debug!(peer = ?peer, limit, "otlp http body over the size limit");
+                    limits::drain(&mut body, limit, DRAIN_TIMEOUT).await;
+                    too_large(limit, encoding)
+                }
+                BodyError::TimedOut => closing(refusal(
+                    StatusCode::REQUEST_TIMEOUT,
+                    RpcCode::InvalidArgument,
+                    "request body not received in time",
+                    Detail::None,
+                    encoding,
+                )),
+                BodyError::OverBudget => closing(busy(&edge, "receiver busy", encoding)),
+                BodyError::ShuttingDown => closing(busy(&edge, "receiver shutting down", encoding)),
+                BodyError::Broken(reason) => bad_request(reason, encoding),
+            };
         }
-        Err(BodyError::TimedOut) => {
-            return refusal(
-                StatusCode::REQUEST_TIMEOUT,
-                RpcCode::InvalidArgument,
-                "request body not received in time",
+    };
+    let heavy = gzip || raw.bytes.len() >= super::HEAVY_REQUEST;
+    let work = {
+        let edge = Arc::clone(&edge);
+        move || handle_body(&edge, raw, gzip, encoding, peer)
+    };
+    match edge.run_cpu(heavy, work).await {
+        Ok(response) => response,
+        Err(e) => {
+            warn!(peer = ?peer, error = %e, "otlp http request handling failed");
+            refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                RpcCode::Internal,
+                "internal error",
                 Detail::None,
                 encoding,
-            );
+            )
         }
-        Err(BodyError::Broken(reason)) => return bad_request(reason, encoding),
-    };
+    }
+}
+
+/// Inflates, decodes, normalises and answers a body read whole. CPU work only: runs on the
+/// blocking pool for a large request (see `Edge::run_cpu`).
+fn handle_body(
+    edge: &Edge,
+    raw: limits::ReadBody,
+    gzip: bool,
+    encoding: Encoding,
+    peer: Option<SocketAddr>,
+) -> Response {
+    let limit = edge.max_request_size;
+    let refused = |reason| edge.refused(ReceiverTransport::Http, reason, peer);
     let data = if gzip {
-        match limits::gunzip(&raw, limit) {
+        match limits::gunzip(&raw.bytes, limit) {
             Ok(d) => Bytes::from(d),
             Err(GunzipError::TooLarge) => {
                 debug!(peer = ?peer, limit, "otlp http body inflates past the size limit");
+                refused(RefusalReason::TooLarge);
                 return too_large(limit, encoding);
             }
-            Err(GunzipError::Corrupt(e)) => return bad_request(format!("bad gzip: {e}"), encoding),
+            Err(GunzipError::Corrupt(e)) => {
+                refused(RefusalReason::BadRequest);
+                return bad_request(format!("bad gzip: {e}"), encoding);
+            }
         }
     } else {
-        raw
+        raw.bytes.clone()
     };
     let request = match decode(encoding, data) {
         Ok(r) => r,
         Err(reason) => {
             debug!(peer = ?peer, reason = %reason, "otlp http request undecodable");
+            refused(RefusalReason::BadRequest);
             return bad_request(reason, encoding);
         }
     };
-    match edge.ingest.ingest(ReceiverTransport::Http, &request, peer) {
+    let outcome = edge.ingest.ingest(ReceiverTransport::Http, &request, peer);
+    drop(raw);
+    match outcome {
         IngestOutcome::Accepted { partial } => success(partial, encoding),
-        IngestOutcome::Busy { reason } => busy(&edge, reason, encoding),
+        IngestOutcome::Busy { reason } => busy(edge, reason, encoding),
     }
 }
 
@@ -423,6 +514,13 @@ mod tests {
             gzipped(&headers(&[("content-encoding", "zstd")])),
             Err("zstd".into())
         );
+    }
+
+    #[test]
+    fn expect_continue_is_recognised_in_any_case() {
+        assert!(expects_continue(&headers(&[("expect", "100-Continue")])));
+        assert!(!expects_continue(&headers(&[("expect", "something")])));
+        assert!(!expects_continue(&HeaderMap::new()));
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub(crate) enum RpcCode {
     ResourceExhausted = 8,
     /// 12: method not allowed.
     Unimplemented = 12,
+    /// 13: the request's handling failed on our side.
+    Internal = 13,
     /// 14: back-pressure, retried.
     Unavailable = 14,
     /// 16: missing or wrong token.

@@ -214,3 +214,33 @@ fn the_demo_runs_the_real_pipeline_and_prints_derived_metrics() {
     }
     assert!(text.contains("registration_failures"), "{text}");
 }
+
+/// Issue 10: a secret from the environment in a key of the wrong type was printed by `validate`
+/// and `run` (`got "S3cretToken…"`). The variable is named instead, on stderr and stdout alike.
+#[test]
+fn env_secrets_in_wrongly_typed_keys_are_never_printed() {
+    let path = temp_config(
+        "secret",
+        "engine:\n  max_series: ${env:PROBE_PASS}\n  tick: ${env:PROBE_PASS}\nalerts:\n  defaults: ${env:PROBE_PASS}\nreceivers:\n  otlp:\n    max_request_size: ${env:PROBE_PASS}\nexporters:\n  otlp:\n    protocol: ${env:PROBE_PASS}\n    endpoint: ${env:PROBE_PASS}\nprobes:\n  sip:\n    - name: a\n      target: ${env:PROBE_PASS}\n",
+    );
+    for sub in ["validate", "run"] {
+        let out = Command::new(BIN)
+            .args([sub, "--config"])
+            .arg(&path)
+            .env("PROBE_PASS", "S3cretToken-do-not-print")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{sub}");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!all.contains("S3cret"), "{sub}: {all}");
+        assert_eq!(
+            all.matches("got the value of ${env:PROBE_PASS}").count(),
+            7,
+            "{sub}: {all}"
+        );
+    }
+}

@@ -431,9 +431,10 @@ fn unset_env_names_the_variable_file_line_and_key() {
 fn env_values_are_typed_like_the_plain_text_they_replace() {
     let env = |name: &str| (name == "YES").then(|| "yes".to_string());
     let err = parse_str_with_env("alerts:\n  defaults: ${env:YES}\n", ORIGIN, &env).unwrap_err();
+    // Typed like plain text, but named rather than shown: it may be a secret.
     assert_eq!(
         err.problems[0].message,
-        "expected true or false, got \"yes\""
+        "expected true or false, got the value of ${env:YES}"
     );
     // Quoted, an env value stays a string even when it looks like a number.
     let err = parse_str_with_env("engine:\n  max_series: \"${env:N:-5}\"\n", ORIGIN, &no_env)
@@ -482,6 +483,109 @@ fn secrets_from_env_are_not_echoed_in_problems() {
         "{text}"
     );
     assert!(!text.contains("s3cret"), "{text}");
+}
+
+/// Issue 10: a secret that lands in a key of the wrong type was printed (`got "S3cretToken…"`).
+/// For every kind of typed key, the problem names the variable and never shows its value.
+#[test]
+fn env_values_in_wrongly_typed_keys_are_never_echoed() {
+    const SECRET: &str = "S3cretToken-xyz";
+    let env = |name: &str| (name == "PROBE_PASS").then(|| SECRET.to_string());
+    for (kind, text, path, head) in [
+        (
+            "number",
+            "engine:\n  max_series: ${env:PROBE_PASS}\n",
+            "engine.max_series",
+            "expected a whole number",
+        ),
+        (
+            "number in a quoted mix",
+            "engine:\n  max_series: \"1${env:PROBE_PASS}\"\n",
+            "engine.max_series",
+            "expected a whole number",
+        ),
+        (
+            "float",
+            "quality:\n  jitter_buffer_factor: ${env:PROBE_PASS}\n",
+            "quality.jitter_buffer_factor",
+            "expected a number",
+        ),
+        (
+            "duration",
+            "engine:\n  tick: ${env:PROBE_PASS}\n",
+            "engine.tick",
+            "expected a duration like \"60s\"",
+        ),
+        (
+            "bool",
+            "alerts:\n  defaults: ${env:PROBE_PASS}\n",
+            "alerts.defaults",
+            "expected true or false",
+        ),
+        (
+            "size",
+            "receivers:\n  otlp:\n    max_request_size: ${env:PROBE_PASS}\n",
+            "receivers.otlp.max_request_size",
+            "expected a size like",
+        ),
+        (
+            "enum",
+            "exporters:\n  otlp:\n    protocol: ${env:PROBE_PASS}\n",
+            "exporters.otlp.protocol",
+            "expected one of grpc, http/protobuf",
+        ),
+        (
+            "url",
+            "exporters:\n  otlp:\n    endpoint: ${env:PROBE_PASS}\n",
+            "exporters.otlp.endpoint",
+            "",
+        ),
+        (
+            "sip uri",
+            "probes:\n  sip:\n    - name: pbx1\n      target: ${env:PROBE_PASS}\n",
+            "probes.sip[0].target",
+            "",
+        ),
+        (
+            "sip uri with a bad port",
+            "probes:\n  sip:\n    - name: pbx1\n      target: \"sip:pbx:${env:PROBE_PASS}\"\n",
+            "probes.sip[0].target",
+            "",
+        ),
+        (
+            "listen address",
+            "exporters:\n  prometheus:\n    endpoint: ${env:PROBE_PASS}\n",
+            "exporters.prometheus.endpoint",
+            "expected \"ip:port\"",
+        ),
+        (
+            "mapping",
+            "engine: ${env:PROBE_PASS}\n",
+            "engine",
+            "expected a mapping of keys",
+        ),
+        (
+            "codec table",
+            "quality:\n  codecs: ${env:PROBE_PASS}\n",
+            "quality.codecs",
+            "expected a mapping of codec names",
+        ),
+    ] {
+        let err = parse_str_with_env(text, ORIGIN, &env).unwrap_err();
+        let shown = err.to_string();
+        assert!(!shown.contains("S3cret"), "{kind}: {shown}");
+        let p = err
+            .problems
+            .iter()
+            .find(|p| p.path == path)
+            .unwrap_or_else(|| panic!("{kind}: no problem at {path}: {shown}"));
+        assert!(
+            p.message.ends_with("got the value of ${env:PROBE_PASS}"),
+            "{kind}: {}",
+            p.message
+        );
+        assert!(p.message.starts_with(head), "{kind}: {}", p.message);
+    }
 }
 
 #[test]

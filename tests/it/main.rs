@@ -4,6 +4,7 @@
 mod support;
 
 mod alert;
+mod attacks;
 mod cli;
 mod config;
 mod dashboard;

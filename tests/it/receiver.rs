@@ -15,7 +15,7 @@ use callpulse::event::{
     CallRecord, Direction, Disposition, EventMeta, QualityFields, VoipEvent, VoipEventKind,
 };
 use callpulse::normalize::Normalized;
-use callpulse::receiver::{ReceiverHandle, start, start_with_normalizer};
+use callpulse::receiver::{ReceiverHandle, RefusalReason, start, start_with_normalizer};
 use callpulse::stats::{ReceiverTransport, RecordOutcome, SelfStats};
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -562,7 +562,6 @@ async fn http_bad_bodies_are_400_with_a_status_body_and_the_next_request_is_serv
             vec![("content-encoding", "gzip")],
             b"not gzip".to_vec(),
         ),
-        (PROTOBUF, vec![("content-encoding", "br")], good.clone()),
         (JSON, vec![], b"{\"resourceLogs\": [".to_vec()),
         (JSON, vec![], b"\xff\xfe not utf-8".to_vec()),
         (
@@ -648,8 +647,34 @@ async fn http_wrong_content_type_is_415() {
         assert_eq!(reply.status, 415, "{ct}");
         assert_eq!(rpc_status(&reply).code, 3);
     }
-    let reply = http_send(rig.http, "POST", "/v1/logs", &[], body, Framing::Length).await;
+    let reply = http_send(
+        rig.http,
+        "POST",
+        "/v1/logs",
+        &[],
+        body.clone(),
+        Framing::Length,
+    )
+    .await;
     assert_eq!(reply.status, 415, "no content type");
+    // An unknown Content-Encoding is a packaging the server does not take: 415 too (issue 10).
+    for ce in ["br", "zstd", "deflate"] {
+        let reply = http_post(
+            rig.http,
+            PROTOBUF,
+            &[("content-encoding", ce)],
+            body.clone(),
+        )
+        .await;
+        assert_eq!(reply.status, 415, "{ce}");
+        assert_eq!(rpc_status(&reply).code, 3);
+    }
+    assert_eq!(
+        rig.handle
+            .refusals
+            .get(ReceiverTransport::Http, RefusalReason::UnsupportedEncoding),
+        3
+    );
     rig.stop().await;
 }
 
@@ -1039,6 +1064,60 @@ async fn grpc_request_in_flight_at_shutdown_is_answered() {
         .await
         .expect("wait returns after the last request")
         .unwrap();
+}
+
+/// Issue 10: a body still arriving when shutdown starts gets a short grace, then a retryable
+/// refusal (HTTP 503 + Retry-After, gRPC UNAVAILABLE), counted as `shutting_down`; the receivers
+/// stop well before the app's grace period would run out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_stalled_at_shutdown_are_refused_as_retryable_and_counted() {
+    let rig = Rig::start(config()).await;
+    let mut tcp = tokio::net::TcpStream::connect(rig.http).await.unwrap();
+    tcp.write_all(
+        format!("POST /v1/logs HTTP/1.1\r\nhost: test\r\ncontent-type: {PROTOBUF}\r\ncontent-length: 100\r\n\r\nab")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let call = H2Call::start(rig.grpc, &[]).await;
+    call.body
+        .send(Bytes::from_static(&[0, 0, 0]))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = tokio::time::Instant::now();
+    rig.shutdown.cancel();
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(5), tcp.read_to_string(&mut response))
+        .await
+        .expect("answered in time")
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(
+        response.to_ascii_lowercase().contains("retry-after: 1"),
+        "{response}"
+    );
+    let body = call.body.clone();
+    let (status, grpc_status) = tokio::time::timeout(Duration::from_secs(5), call.finish())
+        .await
+        .expect("answered in time")
+        .expect("response");
+    drop(body);
+    assert_eq!((status.as_u16(), grpc_status.as_deref()), (200, Some("14")));
+    let refusals = Arc::clone(&rig.handle.refusals);
+    tokio::time::timeout(Duration::from_secs(5), rig.handle.wait())
+        .await
+        .expect("receivers stop")
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    for t in [ReceiverTransport::Http, ReceiverTransport::Grpc] {
+        assert_eq!(refusals.get(t, RefusalReason::ShuttingDown), 1, "{t:?}");
+    }
 }
 
 #[tokio::test]
