@@ -5,6 +5,7 @@ mod support;
 
 mod alert;
 mod cli;
+mod collector_interop;
 mod config;
 mod dashboard;
 mod export;
