@@ -16,5 +16,6 @@ mod presets;
 mod presets_e2e;
 mod probe;
 mod probe_interop;
+mod prometheus_interop;
 mod quality;
 mod receiver;
