@@ -262,7 +262,9 @@ fn counts_line(requests: usize, answered: usize, errors: &[&str]) -> String {
 fn error_cause(errors: &[&str]) -> String {
     let first = errors.first().copied().unwrap_or("");
     let lower = first.to_ascii_lowercase();
-    let cause = if lower.contains("refused") {
+    let cause = if lower.starts_with("resolve ") || lower.contains("lookup address") {
+        "name does not resolve"
+    } else if lower.contains("refused") {
         "connection refused"
     } else if lower.contains("timed out") || lower.contains("timeout") {
         "connect timed out"
@@ -367,6 +369,12 @@ mod tests {
         assert_eq!(
             counts_line(3, 1, &refused[..1]),
             "3 requests: 2 sent, 1 answered, 1 lost, 50.0% loss; 1 not sent: connection refused (connect to 127.0.0.1:9)"
+        );
+        assert_eq!(
+            error_cause(&[
+                "resolve pbx.invalid: failed to lookup address information: Name or service not known"
+            ]),
+            "name does not resolve (resolve pbx.invalid)"
         );
         assert_eq!(error_cause(&["something odd"]), "something odd");
     }
