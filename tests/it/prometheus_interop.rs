@@ -453,8 +453,14 @@ async fn prometheus_scrapes_the_demo_and_every_dashboard_query_answers() {
     )
     .await;
     if fired.first().map(|s| s.1) != Some(1.0) {
+        let ratio = query(
+            prom,
+            "max_over_time(voip_pbx:voip_registration_failure:ratio5m[60s])",
+            end,
+        )
+        .await;
         problems.push(format!(
-            "registration_failures never fired in Prometheus: {fired:?}"
+            "registration_failures never fired in Prometheus: {fired:?}; highest ratio5m {ratio:?}"
         ));
     }
     assert!(
