@@ -1,5 +1,6 @@
 //! The `callpulse` command: parses arguments, sets up logging and the runtime, maps outcomes to
-//! exit codes (0 clean stop, 1 runtime failure, 2 config or usage error). No logic lives here.
+//! exit codes (0 clean stop, 1 runtime failure, 2 config or usage error; `probe` has its own: 0
+//! healthy, 1 degraded, 2 unreachable, 64 usage). No logic lives here.
 
 #![forbid(unsafe_code)]
 
@@ -31,11 +32,16 @@ enum Command {
         #[arg(long, short)]
         config: Option<PathBuf>,
     },
-    /// Check a config file; exit 0 when valid, 2 listing every problem.
+    /// Check a config file (`validate FILE` or `validate --config FILE`); exit 0 when valid, 2
+    /// listing every problem.
+    #[command(group(clap::ArgGroup::new("input").required(true).args(["file", "config"])))]
     Validate {
         /// Config file (YAML).
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Config file (YAML), as `run --config` takes it.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Run the real pipeline fed by a built-in simulated PBX and SIP responder (no PBX, Collector or backend needed).
     Demo {
@@ -50,7 +56,7 @@ enum Command {
         prometheus: std::net::SocketAddr,
     },
     /// Probe one SIP URI with OPTIONS, like sipsak: one line per request, then a summary.
-    /// Exit 0 healthy, 1 degraded, 2 unreachable.
+    /// Exit 0 healthy, 1 degraded, 2 unreachable, 64 usage error.
     Probe {
         /// `sip:host[:port][;transport=udp|tcp|tls]`.
         uri: String,
@@ -96,6 +102,21 @@ fn parse_duration_arg(name: &str, value: &str) -> Result<Duration, ExitCode> {
     config::parse_duration(value).map_err(|e| {
         eprintln!("error: --{name}: {e}");
         ExitCode::from(2)
+    })
+}
+
+/// `probe`'s usage errors exit 64 (EX_USAGE): its 2 means "unreachable".
+const PROBE_EXIT_USAGE: u8 = callpulse::probe::oneshot::EXIT_USAGE as u8;
+
+/// Parses the command line; a usage error of `probe` exits 64 instead of clap's 2.
+fn parse_cli() -> Cli {
+    Cli::try_parse().unwrap_or_else(|e| {
+        let probe = std::env::args().nth(1).as_deref() == Some("probe");
+        if probe && e.use_stderr() {
+            let _ = e.print();
+            std::process::exit(PROBE_EXIT_USAGE.into());
+        }
+        e.exit()
     })
 }
 
@@ -152,16 +173,21 @@ fn run_service(cfg: Config) -> anyhow::Result<()> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let _ = rustls::crypto::ring::default_provider().install_default();
     match cli.command {
-        Command::Validate { config } => match config::load(&config) {
-            Ok(_) => {
-                println!("{}: ok", config.display());
-                ExitCode::SUCCESS
+        Command::Validate { file, config } => {
+            match file.or(config).map(|f| (config::load(&f), f)) {
+                None => ExitCode::from(2),
+                Some((loaded, config)) => match loaded {
+                    Ok(_) => {
+                        println!("{}: ok", config.display());
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => report_config_error(&e),
+                },
             }
-            Err(e) => report_config_error(&e),
-        },
+        }
         Command::Run { config } => {
             let cfg = match load_config(config.as_deref()) {
                 Ok(c) => c,
@@ -223,13 +249,17 @@ fn main() -> ExitCode {
                 parse_duration_arg("timeout", &timeout),
             ) {
                 (Ok(s), Ok(t)) => (s, t),
-                (Err(c), _) | (_, Err(c)) => return c,
+                (Err(_), _) | (_, Err(_)) => return ExitCode::from(PROBE_EXIT_USAGE),
             };
             init_logging("warn");
             let mut cfg = config::SipProbeConfig::new("cli", &uri);
             cfg.count = count.max(1);
             cfg.spacing = spacing;
             cfg.timeout = timeout;
+            if let Err(e) = callpulse::probe::oneshot::check(&cfg) {
+                eprintln!("error: {e}");
+                return ExitCode::from(PROBE_EXIT_USAGE);
+            }
             let code = runtime().map(|rt| {
                 rt.block_on(async move {
                     callpulse::probe::oneshot::oneshot(cfg, &mut std::io::stdout()).await

@@ -84,6 +84,20 @@ pub fn demo_config(speed: u32, sbc_a: SocketAddr, sbc_b: SocketAddr, sbc_c: Sock
     cfg
 }
 
+/// What each built-in responder of [`demo_config`] does, for the banner.
+fn responder_role(name: &str) -> String {
+    match name {
+        "sbc-lossy" => "UDP, drops 5 % of requests".into(),
+        "sbc-flaky" => format!(
+            "UDP, stops answering {}–{} of each cycle",
+            mmss(SBC_DARK.start),
+            mmss(SBC_DARK.end)
+        ),
+        "sbc-tcp" => "TCP, compact headers".into(),
+        _ => String::new(),
+    }
+}
+
 fn mmss(sim: u64) -> String {
     format!("{:02}:{:02}", sim / 60, sim % 60)
 }
@@ -149,6 +163,12 @@ pub async fn run(
     .context("starting demo SIP responder")?;
 
     let mut cfg = demo_config(speed, sbc_a, sbc_b, sbc_c);
+    let probes: Vec<(String, String)> = cfg
+        .probes
+        .sip
+        .iter()
+        .map(|t| (t.name.clone(), t.target.clone()))
+        .collect();
     cfg.exporters.prometheus = Some(crate::config::PrometheusConfig {
         endpoint: prometheus,
     });
@@ -175,8 +195,12 @@ pub async fn run(
     };
     let grpc = endpoints.grpc.context("demo needs the gRPC receiver")?;
     println!(
-        "callpulse demo: a simulated PBX sends OTLP logs to {grpc}; SIP probes hit 3 built-in responders"
+        "callpulse demo: a simulated PBX sends OTLP logs to {grpc}; SIP probes hit {} built-in responders:",
+        probes.len()
     );
+    for (name, target) in &probes {
+        println!("  {name:<10} {target:<40} {}", responder_role(name));
+    }
     if let Some(p) = endpoints.prometheus {
         println!("  metrics: http://{p}/metrics   (console summary every 10 s; Ctrl-C stops)");
     }

