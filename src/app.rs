@@ -104,6 +104,7 @@ pub async fn run(
     )
     .await
     .context("starting OTLP receivers")?;
+    stats.set_refusals(receiver.refusals.clone());
     let mut probes = if cfg.probes.sip.is_empty() {
         None
     } else {

@@ -190,6 +190,8 @@ metrics! {
     AlertsSuppressed => ("voip.alerts.suppressed", "{transition}", Counter, "Alert transitions held back by storm control", &[]),
     /// Receiver log records.
     ReceiverLogRecords => ("callpulse.receiver.log_records", "{record}", ObservableCounter, "OTLP log records received, by outcome", &[]),
+    /// Requests refused before decoding.
+    ReceiverRequestsRefused => ("callpulse.receiver.requests.refused", "{request}", ObservableCounter, "OTLP requests refused before their records were read, by transport and reason", &[]),
     /// Export failures.
     ExportFailures => ("callpulse.export.failures", "{failure}", ObservableCounter, "Failed OTLP exports", &[]),
     /// Events and state the engine dropped or adjusted.

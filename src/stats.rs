@@ -87,6 +87,7 @@ pub struct SelfStats {
     records: [[AtomicU64; 4]; 2],
     export_failures: [AtomicU64; 2],
     queue_depth: AtomicU64,
+    refusals: std::sync::OnceLock<std::sync::Arc<crate::receiver::Refusals>>,
 }
 
 impl SelfStats {
@@ -120,5 +121,15 @@ impl SelfStats {
     /// The engine queue depth.
     pub fn queue_depth(&self) -> u64 {
         self.queue_depth.load(Ordering::Relaxed)
+    }
+
+    /// Hands the receivers' refusal counters to the exporters (set once, at start).
+    pub fn set_refusals(&self, refusals: std::sync::Arc<crate::receiver::Refusals>) {
+        let _ = self.refusals.set(refusals);
+    }
+
+    /// Requests refused before decoding, once the receivers run.
+    pub fn refusals(&self) -> Option<&crate::receiver::Refusals> {
+        self.refusals.get().map(|r| r.as_ref())
     }
 }

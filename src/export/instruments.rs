@@ -150,6 +150,22 @@ fn observe_self_counter(metric: Metric, stats: &SelfStats, obs: &dyn AsyncInstru
                 }
             }
         }
+        Metric::ReceiverRequestsRefused => {
+            let Some(refusals) = stats.refusals() else {
+                return;
+            };
+            for t in ReceiverTransport::ALL {
+                for r in crate::receiver::RefusalReason::ALL {
+                    obs.observe(
+                        refusals.get(t, r),
+                        &[
+                            KeyValue::new(label::RECEIVER_TRANSPORT, t.as_str()),
+                            KeyValue::new(label::REASON, r.as_str()),
+                        ],
+                    );
+                }
+            }
+        }
         Metric::ExportFailures => {
             for e in ExporterKind::ALL {
                 obs.observe(
@@ -461,6 +477,7 @@ mod tests {
             }
         }
         let stats = SelfStats::default();
+        stats.set_refusals(std::sync::Arc::new(crate::receiver::Refusals::default()));
         for &m in Metric::ALL {
             if m.def().kind == Kind::ObservableCounter {
                 let c = Count(Default::default());
