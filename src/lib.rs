@@ -20,4 +20,5 @@ pub mod normalize;
 pub mod probe;
 pub mod quality;
 pub mod receiver;
+pub mod sip;
 pub mod stats;

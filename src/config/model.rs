@@ -248,28 +248,8 @@ pub struct ProbesConfig {
     pub max_in_flight: Option<usize>,
 }
 
-/// SIP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SipTransport {
-    /// UDP.
-    #[default]
-    Udp,
-    /// TCP.
-    Tcp,
-    /// TLS over TCP.
-    Tls,
-}
-
-impl SipTransport {
-    /// The `network.transport` / URI spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SipTransport::Udp => "udp",
-            SipTransport::Tcp => "tcp",
-            SipTransport::Tls => "tls",
-        }
-    }
-}
+/// SIP transport (defined in [`crate::sip`], which config and probe both use).
+pub use crate::sip::SipTransport;
 
 /// Client-side TLS for a probe target.
 #[derive(Debug, Clone, PartialEq, Default)]

@@ -29,7 +29,7 @@ const TARGET_KEYS: &[&str] = &[
 ];
 
 /// Headers every OPTIONS request gets from the prober: one list, the formatter's own.
-use crate::probe::message::RESERVED_HEADERS as PROBER_HEADERS;
+use crate::sip::RESERVED_HEADERS as PROBER_HEADERS;
 
 pub(crate) fn probes(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> ProbesConfig {
     let mut out = ProbesConfig::default();

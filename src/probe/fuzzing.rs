@@ -88,6 +88,7 @@ fn key(branch: &str, cseq: u32) -> RequestKey {
         branch: branch.into(),
         call_id: "fuzz".into(),
         cseq,
+        method: "OPTIONS",
     }
 }
 

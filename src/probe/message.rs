@@ -9,8 +9,9 @@
 
 use std::net::SocketAddr;
 
-use crate::config::{SipProbeConfig, SipTransport};
+use crate::config::SipProbeConfig;
 use crate::probe::uri::TargetUri;
+use crate::sip::SipTransport;
 
 /// The branch prefix: the RFC 3261 magic cookie, then our own marker.
 pub const BRANCH_PREFIX: &str = "z9hG4bK-cp-";
@@ -19,21 +20,7 @@ pub const USER_AGENT: &str = concat!("callpulse/", env!("CARGO_PKG_VERSION"));
 /// CSeq must stay below 2^31 (RFC 3261 §8.1.1.5); past it we start again at 1.
 const CSEQ_LIMIT: u32 = 1 << 31;
 
-/// Headers a target's `headers` may not set, because the prober owns them (long and compact forms).
-pub const RESERVED_HEADERS: &[&str] = &[
-    "via",
-    "v",
-    "from",
-    "f",
-    "to",
-    "t",
-    "call-id",
-    "i",
-    "cseq",
-    "max-forwards",
-    "content-length",
-    "l",
-];
+pub use crate::sip::RESERVED_HEADERS;
 
 /// What a response must echo to match its request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,8 +29,10 @@ pub struct RequestKey {
     pub branch: String,
     /// Call-ID.
     pub call_id: String,
-    /// CSeq number (the method is always OPTIONS).
+    /// CSeq number.
     pub cseq: u32,
+    /// CSeq method (`OPTIONS`, `REGISTER`); a response must carry exactly this one.
+    pub method: &'static str,
 }
 
 /// One formatted request and its key.
@@ -193,6 +182,7 @@ impl RequestFactory {
                 branch,
                 call_id,
                 cseq,
+                method: "OPTIONS",
             },
         }
     }

@@ -3,13 +3,11 @@
 //! Never answers inbound SIP (the [`responder`] is a test and demo peer, not used by the prober).
 //! See `docs/probes.md` for what each measurement means exactly.
 
-pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod matcher;
 pub mod message;
 pub mod oneshot;
-pub mod parse;
 pub mod responder;
 pub mod round;
 pub mod runner;
@@ -19,7 +17,11 @@ pub mod uri;
 
 use std::time::{Duration, SystemTime};
 
-use crate::config::SipTransport;
+use crate::sip::SipTransport;
+
+/// Moved to [`crate::sip`] (pure SIP code); re-exported so `probe::parse` / `probe::framing`
+/// paths keep working.
+pub use crate::sip::{framing, parse};
 
 pub use oneshot::oneshot;
 pub use round::{ProbeContext, ProbeError, TargetProbe};
