@@ -21,6 +21,7 @@ mod walk;
 
 pub use alerts::{signal_name, signal_scopes};
 pub use model::*;
+pub(crate) use probes::MAX_REGISTER_TRANSACTIONS;
 pub use sip_uri::{SipHost, SipTarget};
 pub use units::{format_duration, parse_duration};
 

@@ -178,6 +178,7 @@ mod tests {
             connect_duration: None,
             tls_handshake_duration: None,
             dropped: DroppedResponses::default(),
+            register: None,
         }
     }
 
