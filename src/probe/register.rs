@@ -82,6 +82,9 @@ pub struct RegisterState {
     /// The contact the registrar may hold for us: set before any REGISTER with an expiry goes
     /// out, cleared by a 2xx to an unREGISTER.
     binding: Option<String>,
+    /// The challenge the last successful REGISTER answered: the unREGISTER answers it again
+    /// (next nc) instead of waiting for a fresh 401, as phones do.
+    last_answer: Option<Answering>,
 }
 
 /// Why a REGISTER probe cannot start (reported like the other target settings).
@@ -160,6 +163,7 @@ pub fn register_state(
         headers: cfg.headers.clone(),
         user_agent,
         binding: None,
+        last_answer: None,
     })
 }
 
@@ -426,6 +430,9 @@ impl TargetProbe {
             let status = response.status;
             match status {
                 200..=299 => {
+                    if let Some(r) = self.register.as_mut() {
+                        r.last_answer = answering;
+                    }
                     return Decision {
                         outcome: O::Ok,
                         status: Some(status),
@@ -528,7 +535,10 @@ impl TargetProbe {
             Ok(link) => link,
             Err(_) => return (false, steps),
         };
-        let mut answering: Option<Answering> = None;
+        // Preemptively answer the last challenge; a registrar that wants a fresh nonce says 401
+        // (often stale=true) and gets one answer more.
+        let mut answering = self.register.as_mut().and_then(|r| r.last_answer.take());
+        let mut challenged = false;
         for _ in 0..2 {
             let exchange = self
                 .register_once(&mut link, net, 0, answering.as_mut(), &mut steps)
@@ -543,7 +553,8 @@ impl TargetProbe {
                     }
                     return (true, steps);
                 }
-                401 | 407 if answering.is_none() => {
+                401 | 407 if !challenged => {
+                    challenged = true;
                     let realm = self
                         .register
                         .as_ref()

@@ -280,6 +280,23 @@ pub fn authorization(ch: &Challenge, input: &AnswerInput<'_>) -> String {
     out
 }
 
+/// The parameters of a `Digest …` credentials or challenge value (names as written, values
+/// unquoted), for peers that check an answer (the test registrar). `None` when it is not Digest
+/// or does not parse.
+pub fn digest_params(value: &str) -> Option<Vec<(String, String)>> {
+    let value = value.trim();
+    let at = value.find(|c: char| c.is_ascii_whitespace())?;
+    if !value[..at].eq_ignore_ascii_case("digest") {
+        return None;
+    }
+    parse_params(&value[at..])
+}
+
+/// Parses an `algorithm=` token.
+pub fn algorithm(token: &str) -> Option<Algorithm> {
+    Algorithm::parse(token)
+}
+
 fn qop_token(q: Qop) -> &'static str {
     match q {
         Qop::AuthInt => "auth-int",
