@@ -93,8 +93,9 @@ pub struct ProbeReport {
     /// REGISTER probes: what the round's registration came to. `None` for OPTIONS probes. For a
     /// REGISTER probe `outcomes` stays empty (the round is one registration, not `count`
     /// requests), `up` is "a 200 bound the contact", `loss_ratio` is the share of the round's
-    /// transactions without a final response, and `jitter` / `rtt_median` are `None`.
-    pub register: Option<RegisterResult>,
+    /// transactions without a final response, and `jitter` / `rtt_median` are `None`. Boxed:
+    /// OPTIONS reports, the common case, stay small in the engine's channel.
+    pub register: Option<Box<RegisterResult>>,
 }
 
 /// The outcome of one REGISTER round: the `sip.probe.outcome` of its `sip.probe.requests` point.

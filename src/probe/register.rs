@@ -367,14 +367,14 @@ impl TargetProbe {
             connect_duration: net.connect,
             tls_handshake_duration: net.tls_handshake,
             dropped: net.dropped,
-            register: Some(result),
+            register: Some(Box::new(result)),
         }
     }
 
     /// Removes our binding (shutdown): one unREGISTER, answering one challenge. `true` when the
     /// registrar confirmed with a 2xx or there was nothing to remove.
     pub async fn unregister(&mut self) -> bool {
-        if !self.register.as_ref().is_some_and(|r| r.binding.is_some()) {
+        if self.register.as_ref().is_none_or(|r| r.binding.is_none()) {
             return true;
         }
         let mut net = RoundNet {
@@ -764,12 +764,12 @@ mod tests {
         assert!(text.contains("\r\nFrom: <sip:alice@example.net>;tag="));
         assert!(text.contains("\r\nContact: <sip:alice@192.0.2.10:40000;transport=tcp>\r\n"));
         assert!(text.contains("\r\nExpires: 120\r\n"));
-        assert!(text.contains(&format!("\r\nCSeq: 1 REGISTER\r\n")));
+        assert!(text.contains("\r\nCSeq: 1 REGISTER\r\n"));
         assert!(!text.contains("Authorization"));
         assert!(key.branch.starts_with("z9hG4bK-cp-7-"));
         assert_eq!(
             msg.values(&ezk_sip_types::Name::CALL_ID),
-            [key.call_id.clone()]
+            std::slice::from_ref(&key.call_id)
         );
 
         // The next request: same Call-ID, next CSeq, new branch, a digest answer with nc=1.
