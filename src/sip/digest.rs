@@ -153,6 +153,14 @@ pub fn parse_challenge(value: &str) -> Result<Challenge, ChallengeError> {
         ));
     }
     let params = parse_params(rest).ok_or(ChallengeError::Malformed)?;
+    // Values are echoed into our answer: a control character (a line break above all) would
+    // let a peer inject header lines.
+    if params
+        .iter()
+        .any(|(n, v)| n.chars().chain(v.chars()).any(char::is_control))
+    {
+        return Err(ChallengeError::Malformed);
+    }
     let get = |name: &str| {
         params
             .iter()
@@ -304,9 +312,14 @@ fn qop_token(q: Qop) -> &'static str {
     }
 }
 
-/// Escapes `"` and `\` for a quoted-string.
+/// Escapes `"` and `\` for a quoted-string and drops control characters, so the answer is
+/// always one header line.
 fn quote(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
+    s.chars()
+        .filter(|c| !c.is_control())
+        .collect::<String>()
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -525,6 +538,10 @@ mod tests {
             ),
             ("Digest realm=\"r, nonce=n", ChallengeError::Malformed),
             ("Digest realm", ChallengeError::Malformed),
+            (
+                "Digest realm=\"a\r\nVia: x\", nonce=\"n\"",
+                ChallengeError::Malformed,
+            ),
         ] {
             assert_eq!(parse_challenge(value), Err(want), "{value}");
         }
