@@ -884,3 +884,107 @@ fn register_passwords_never_reach_validate_output() {
     assert!(!out.contains(secret), "{out}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn register_config_keys_are_validated_together() {
+    use callpulse::config::parse_str_with_env;
+    let env = |name: &str| (name == "PROBE_PASS").then(|| "env-pw-1d2c".to_string());
+    let head =
+        "probes:\n  sip:\n    - name: reg\n      target: \"sip:pbx.example.net;transport=tls\"\n";
+    let c = parse_str_with_env(
+        &format!(
+            "{head}      method: REGISTER\n      aor: \"sip:alice@example.net\"\n      expires: 300s\n      keep_registered: true\n      auth: {{ username: alice, password: \"${{env:PROBE_PASS}}\", realm: example.net }}\n"
+        ),
+        "t.yaml",
+        &env,
+    )
+    .unwrap();
+    let p = &c.probes.sip[0];
+    assert_eq!(p.method, ProbeMethod::Register);
+    assert_eq!(p.register.aor.as_deref(), Some("sip:alice@example.net"));
+    assert_eq!(p.register.expires, Some(Duration::from_secs(300)));
+    assert!(p.register.keep_registered);
+    let auth = p.register.auth.as_ref().unwrap();
+    assert_eq!(
+        (auth.username.as_str(), auth.realm.as_deref()),
+        ("alice", Some("example.net"))
+    );
+    assert!(matches!(&auth.password, PasswordSource::Value(s) if s.expose() == "env-pw-1d2c"));
+    assert!(
+        !format!("{c:?}").contains("env-pw-1d2c"),
+        "Debug never shows it"
+    );
+
+    let c = parse_str_with_env(
+        &format!("{head}      method: REGISTER\n      auth: {{ username: alice, password_file: /run/pw }}\n"),
+        "t.yaml",
+        &env,
+    )
+    .unwrap();
+    assert!(matches!(
+        &c.probes.sip[0].register.auth.as_ref().unwrap().password,
+        PasswordSource::File(p) if p.to_str() == Some("/run/pw")
+    ));
+
+    for (body, path, needle) in [
+        (
+            "      method: register\n",
+            "probes.sip[0].method",
+            "expected one of OPTIONS, REGISTER",
+        ),
+        (
+            "      aor: \"sip:a@b\"\n",
+            "probes.sip[0].aor",
+            "does not apply to method OPTIONS",
+        ),
+        (
+            "      method: REGISTER\n      up_codes: [200]\n",
+            "probes.sip[0].up_codes",
+            "does not apply to method REGISTER",
+        ),
+        (
+            "      method: REGISTER\n      auth: { username: alice }\n",
+            "probes.sip[0].auth",
+            "needs password",
+        ),
+        (
+            "      method: REGISTER\n      auth: { username: alice, password: \"${env:PROBE_PASS}\", password_file: /x }\n",
+            "probes.sip[0].auth",
+            "not both",
+        ),
+        (
+            "      method: REGISTER\n      auth: { username: alice, password: \"pre-${env:PROBE_PASS}\" }\n",
+            "probes.sip[0].auth.password",
+            "must come from the environment",
+        ),
+        (
+            "      method: REGISTER\n      auth: { password: \"${env:PROBE_PASS}\" }\n",
+            "probes.sip[0].auth",
+            "missing required key \"username\"",
+        ),
+        (
+            "      method: REGISTER\n      expires: 1500ms\n",
+            "probes.sip[0].expires",
+            "whole seconds",
+        ),
+        (
+            "      method: REGISTER\n      keep_registered: true\n      expires: 60s\n",
+            "probes.sip[0].expires",
+            "outlive the interval",
+        ),
+        (
+            "      method: REGISTER\n      timeout: 10s\n",
+            "probes.sip[0].interval",
+            "6 × timeout",
+        ),
+    ] {
+        let err = parse_str_with_env(&format!("{head}{body}"), "t.yaml", &env).unwrap_err();
+        let p = err
+            .problems
+            .iter()
+            .find(|p| p.path == path)
+            .unwrap_or_else(|| panic!("{path} in {err}"));
+        assert!(p.message.contains(needle), "{body}: {}", p.message);
+        assert!(!err.to_string().contains("env-pw-1d2c"), "{err}");
+    }
+}
