@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
-use super::env::EnvRefs;
 use super::model::*;
 use super::sections::header_name_ok;
 use super::sip_uri::SipTarget;
@@ -313,15 +312,15 @@ fn register(ctx: &mut Ctx<'_>, f: &super::walk::Fields<'_>, out: &mut SipProbeCo
     }
 }
 
-/// A password must be one `${env:NAME}` reference: a literal would sit in the file (and in
-/// backups, diffs and bug reports). Its value is never put in a problem message.
+/// A password must be one `${env:NAME}` reference (no `:-default`): a literal would sit in the
+/// file (and in backups, diffs and bug reports). Its value is never put in a problem message.
 fn password(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<PasswordSource> {
-    let from_env = matches!(&node.kind, Kind::Scalar(s) if EnvRefs::is_single_reference(&s.text));
+    let from_env = matches!(&node.kind, Kind::Scalar(s) if ctx.is_env_reference(&s.text));
     if !from_env {
         ctx.problem(
             node.line,
             path,
-            "must come from the environment, written as \"${env:NAME}\", or from password_file (the value given is not shown)",
+            "must come from the environment, written as \"${env:NAME}\" without a default, or from password_file (the value given is not shown)",
         );
         return None;
     }

@@ -958,6 +958,11 @@ fn register_config_keys_are_validated_together() {
             "must come from the environment",
         ),
         (
+            "      method: REGISTER\n      auth: { username: alice, password: \"${env:NOPE:-literal-pw}\" }\n",
+            "probes.sip[0].auth.password",
+            "without a default",
+        ),
+        (
             "      method: REGISTER\n      auth: { password: \"${env:PROBE_PASS}\" }\n",
             "probes.sip[0].auth",
             "missing required key \"username\"",
@@ -986,5 +991,63 @@ fn register_config_keys_are_validated_together() {
             .unwrap_or_else(|| panic!("{path} in {err}"));
         assert!(p.message.contains(needle), "{body}: {}", p.message);
         assert!(!err.to_string().contains("env-pw-1d2c"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn register_over_tls_and_ipv6() {
+    let pki = pki();
+    let stop = CancellationToken::new();
+    let (addr, stats) = spawn_tls_responder(
+        "127.0.0.1:0".parse().unwrap(),
+        ResponderBehaviour {
+            registrar: Some(Registrar::new("alice", PASSWORD)),
+            ..ResponderBehaviour::default()
+        },
+        pki.server.clone(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let _stop = stop.drop_guard();
+    let mut c = register_cfg(
+        format!("sip:localhost:{};transport=tls", addr.port()),
+        PASSWORD,
+    );
+    c.tls.ca_file = Some(pki.ca_file.clone());
+    let report = one_round(c).await;
+    let r = reg(&report);
+    assert_eq!(r.outcome, RegisterOutcome::Ok, "{r:?}");
+    assert!(r.contact.as_deref().unwrap().ends_with(";transport=tls"));
+    assert!(report.tls_handshake_duration.is_some());
+    assert_eq!(stats.unregistered.load(Ordering::SeqCst), 1);
+
+    if std::net::UdpSocket::bind("[::1]:0").is_ok() {
+        let peer = responder_at(
+            "[::1]:0".parse().unwrap(),
+            ResponderBehaviour {
+                registrar: Some(Registrar::new("alice", PASSWORD)),
+                ..ResponderBehaviour::default()
+            },
+        )
+        .await;
+        for transport in ["udp", "tcp"] {
+            let c = register_cfg(
+                format!("sip:[::1]:{};transport={transport}", peer.addr.port()),
+                PASSWORD,
+            );
+            let report = one_round(c).await;
+            let r = reg(&report);
+            assert_eq!(r.outcome, RegisterOutcome::Ok, "{transport}: {r:?}");
+            assert!(
+                r.contact
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("sip:alice@[::1]:"),
+                "{r:?}"
+            );
+        }
+    } else {
+        eprintln!("no ipv6 loopback here; ipv6 part skipped");
     }
 }
