@@ -212,8 +212,14 @@ impl RegisterState {
             SipTransport::Udp => String::new(),
             other => format!(";transport={}", other.as_str()),
         };
+        // A sips: registrar gets a sips: contact (RFC 3261 §10.2.1: reachable over TLS only).
+        let scheme = if self.request_uri.starts_with("sips:") {
+            "sips"
+        } else {
+            "sip"
+        };
         format!(
-            "sip:{}@{}:{}{t}",
+            "{scheme}:{}@{}:{}{t}",
             self.contact_user,
             host_of(local),
             local.port()
@@ -814,6 +820,12 @@ mod tests {
             "sip:alice@[2001:db8::2]:5062"
         );
         assert!(!format!("{st:?}").contains("s3cret-pw"));
+        let st = state(&reg_cfg("sips:sbc.example.net"));
+        assert_eq!(st.request_uri, "sips:sbc.example.net");
+        assert_eq!(
+            st.contact_for("192.0.2.1:5061".parse().unwrap(), SipTransport::Tls),
+            "sips:alice@192.0.2.1:5061;transport=tls"
+        );
     }
 
     #[test]
