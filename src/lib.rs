@@ -20,5 +20,6 @@ pub mod normalize;
 pub mod probe;
 pub mod quality;
 pub mod receiver;
+pub mod rtp;
 pub mod sip;
 pub mod stats;
