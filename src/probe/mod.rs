@@ -154,7 +154,7 @@ pub struct RegisterResult {
     pub detail: Option<String>,
     /// The `Contact` values of the final 2xx: every binding the registrar holds for the AoR.
     pub bindings: Vec<String>,
-    /// The contact we registered, as sent.
+    /// The contact the round's REGISTER carried.
     pub contact: Option<String>,
     /// After an `Ok` round without `keep_registered`: whether the unREGISTER got a 2xx.
     pub unregistered: Option<bool>,

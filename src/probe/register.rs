@@ -337,14 +337,25 @@ impl TargetProbe {
             ..RoundNet::default()
         };
         let mut steps = Vec::new();
+        let prior_binding = self.register.as_ref().and_then(|r| r.binding.clone());
         let decision = self.register_flow(&mut net, &mut steps).await;
+        let sent_contact = self.register.as_ref().and_then(|r| r.binding.clone());
+        if matches!(
+            decision.outcome,
+            RegisterOutcome::AuthFailed | RegisterOutcome::Rejected
+        ) && let Some(r) = self.register.as_mut()
+        {
+            // A final non-2xx means this REGISTER bound nothing: only an earlier binding may
+            // remain (timeouts and errors leave the question open, so shutdown still tries).
+            r.binding = prior_binding;
+        }
         let mut result = RegisterResult {
             outcome: decision.outcome,
             status: decision.status,
             duration: decision.duration,
             detail: decision.detail,
             bindings: decision.bindings,
-            contact: self.register.as_ref().and_then(|r| r.binding.clone()),
+            contact: sent_contact,
             unregistered: None,
             steps,
         };

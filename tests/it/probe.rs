@@ -672,6 +672,19 @@ async fn register_with_a_wrong_password_is_auth_failed() {
     assert!(!report.up);
     assert_eq!(peer.stats.auth_failures.load(Ordering::SeqCst), 1);
     assert!(bindings(&peer.stats).is_empty());
+    let mut probe = TargetProbe::new(
+        register_cfg(format!("sip:{}", peer.addr), "Wr0ng-9e4b"),
+        ProbeContext::new(None),
+    )
+    .unwrap();
+    assert_eq!(
+        reg(&probe.round().await).outcome,
+        RegisterOutcome::AuthFailed
+    );
+    assert!(
+        !probe.needs_unregister(),
+        "a refused REGISTER bound nothing"
+    );
     let detail = r.detail.clone().unwrap();
     assert!(
         detail.contains("401") && !detail.contains("Wr0ng-9e4b"),
