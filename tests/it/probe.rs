@@ -1064,3 +1064,36 @@ async fn register_over_tls_and_ipv6() {
         eprintln!("no ipv6 loopback here; ipv6 part skipped");
     }
 }
+
+#[tokio::test]
+async fn runner_unregisters_a_round_cut_short_at_shutdown() {
+    let peer = responder(ResponderBehaviour {
+        registrar: Some(Registrar::new("alice", PASSWORD)),
+        delay: Duration::from_millis(300),
+        ..ResponderBehaviour::default()
+    })
+    .await;
+    let mut c = register_cfg(format!("sip:{}", peer.addr), PASSWORD);
+    c.interval = Duration::from_secs(30);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let shutdown = CancellationToken::new();
+    let runner = tokio::spawn(callpulse::probe::run(vec![c], 8, tx, shutdown.clone()));
+    // The first REGISTER is out (its 401 is 300 ms away) when shutdown comes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(peer.stats.registers.load(Ordering::SeqCst), 1);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), runner)
+        .await
+        .expect("runner stops within its unregister deadline")
+        .unwrap();
+    assert!(
+        rx.recv().await.is_none(),
+        "no report for the abandoned round"
+    );
+    assert_eq!(
+        peer.stats.unregistered.load(Ordering::SeqCst),
+        1,
+        "an Expires: 0 REGISTER went out and was accepted"
+    );
+    assert!(bindings(&peer.stats).is_empty());
+}
