@@ -274,6 +274,7 @@ impl RegisterState {
             contact: Some(contact),
             expires: Some(expires),
             authorization: auth_value.as_ref().map(|(h, v)| (*h, v.as_str())),
+            accept: None,
             user_agent: self.user_agent.then_some(USER_AGENT),
             extra: &self.headers,
         });

@@ -1,7 +1,7 @@
 //! Formats out-of-dialog requests (RFC 3261 §8.1.1) from fully decided fields: the caller picks
 //! branch, tags, Call-ID and CSeq (so this stays pure and testable byte for byte), this module
 //! only lays them out in the fixed order the probe documentation shows. Used for REGISTER
-//! (RFC 3261 §10.2); the OPTIONS formatter in `probe::message` predates it.
+//! (RFC 3261 §10.2) and OPTIONS (§11.1, via `probe::message::RequestFactory`).
 
 use std::net::SocketAddr;
 
@@ -36,6 +36,8 @@ pub struct OutRequest<'a> {
     pub expires: Option<u32>,
     /// `(header name, value)` of a digest answer.
     pub authorization: Option<(&'a str, &'a str)>,
+    /// `Accept` value (OPTIONS: `application/sdp`, RFC 3261 §11.1).
+    pub accept: Option<&'a str>,
     /// User-Agent value, unless the extra headers carry one.
     pub user_agent: Option<&'a str>,
     /// Extra headers, in order (already checked by the caller).
@@ -84,6 +86,9 @@ pub fn format_request(r: &OutRequest<'_>) -> Vec<u8> {
     if let Some((name, value)) = r.authorization {
         out.push_str(&format!("{name}: {value}\r\n"));
     }
+    if let Some(accept) = r.accept {
+        out.push_str(&format!("Accept: {accept}\r\n"));
+    }
     if let Some(ua) = r.user_agent {
         out.push_str(&format!("User-Agent: {ua}\r\n"));
     }
@@ -114,6 +119,7 @@ mod tests {
             contact: Some("sip:alice@[2001:db8::2]:5070;transport=tcp"),
             expires: Some(60),
             authorization: Some(("Authorization", "Digest username=\"alice\"")),
+            accept: None,
             user_agent: Some("callpulse/test"),
             extra: &[("X-A".to_string(), " 1 ".to_string())],
         };
