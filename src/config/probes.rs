@@ -9,10 +9,10 @@ use std::net::SocketAddr;
 
 use super::model::*;
 use super::sections::header_name_ok;
-use super::sip_uri::SipTarget;
 use super::tree::{Kind, Node};
 use super::units::format_duration;
 use super::walk::{Ctx, index, parse_uint};
+use crate::sip::uri::TargetUri;
 
 const TARGET_KEYS: &[&str] = &[
     "name",
@@ -92,7 +92,9 @@ fn sip_target(
     }
 
     let target = ctx.scalar(&f, "target", "a sip: uri", |t, _| {
-        SipTarget::parse(t.trim()).map(|parsed| (t.trim().to_string(), parsed))
+        TargetUri::parse(t.trim())
+            .map(|parsed| (t.trim().to_string(), parsed))
+            .map_err(|e| e.to_string())
     });
     if target.is_none() && !f.has("target") {
         ctx.missing(&f, "target");

@@ -397,9 +397,7 @@ impl TargetProbe {
 
     async fn resolve(&self) -> Result<SocketAddr, TransportError> {
         let host = self.uri.host.to_string();
-        let addrs = self
-            .uri
-            .resolve()
+        let addrs = crate::probe::uri::resolve(&self.uri)
             .await
             .map_err(|source| TransportError::Resolve {
                 host: host.clone(),

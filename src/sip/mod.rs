@@ -9,6 +9,7 @@ pub mod digest;
 pub mod framing;
 pub mod parse;
 pub mod request;
+pub mod uri;
 
 /// SIP transport.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
