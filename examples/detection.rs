@@ -246,6 +246,7 @@ impl Sim {
                 connect_duration: None,
                 tls_handshake_duration: None,
                 dropped: DroppedResponses::default(),
+                register: None,
             };
             self.engine
                 .handle(EngineInput::Probe(report), now, &mut self.rec);

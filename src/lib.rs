@@ -20,5 +20,7 @@ pub mod normalize;
 pub mod probe;
 pub mod quality;
 pub mod receiver;
+pub mod rtp;
 pub mod signal;
+pub mod sip;
 pub mod stats;

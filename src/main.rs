@@ -55,7 +55,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9464")]
         prometheus: std::net::SocketAddr,
     },
-    /// Probe one SIP URI with OPTIONS, like sipsak: one line per request, then a summary.
+    /// Probe one SIP URI with OPTIONS, like sipsak: one line per request, then a summary; or
+    /// register once with `--method register` (password from CALLPULSE_PROBE_PASSWORD).
     /// Exit 0 healthy, 1 degraded, 2 unreachable, 64 usage error.
     Probe {
         /// `sip:host[:port][;transport=udp|tcp|tls]`.
@@ -69,6 +70,15 @@ enum Command {
         /// How long to wait for each response.
         #[arg(long, default_value = "2s")]
         timeout: String,
+        /// `options` or `register`.
+        #[arg(long, default_value = "options")]
+        method: String,
+        /// REGISTER: digest username (the password comes from CALLPULSE_PROBE_PASSWORD).
+        #[arg(long)]
+        user: Option<String>,
+        /// REGISTER: address of record (default sip:USER@target-host).
+        #[arg(long)]
+        aor: Option<String>,
     },
 }
 
@@ -118,6 +128,42 @@ fn parse_cli() -> Cli {
         }
         e.exit()
     })
+}
+
+/// `--method register --user U [--aor A]`: the password only from the environment, so it is
+/// never on a command line (visible in `ps`) or in shell history.
+fn probe_method_args(
+    cfg: &mut config::SipProbeConfig,
+    method: &str,
+    user: Option<String>,
+    aor: Option<String>,
+) -> Result<(), String> {
+    const PASSWORD_ENV: &str = "CALLPULSE_PROBE_PASSWORD";
+    match method.to_ascii_lowercase().as_str() {
+        "options" if user.is_none() && aor.is_none() => Ok(()),
+        "options" => Err("--user and --aor apply to --method register".into()),
+        "register" => {
+            cfg.method = config::ProbeMethod::Register;
+            cfg.register.aor = aor;
+            if let Some(username) = user {
+                let password = std::env::var(PASSWORD_ENV)
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| format!("--user needs the password in {PASSWORD_ENV}"))?;
+                cfg.register.auth = Some(config::ProbeAuth {
+                    username,
+                    password: config::PasswordSource::Value(callpulse::sip::digest::Secret::new(
+                        password,
+                    )),
+                    realm: None,
+                });
+            }
+            Ok(())
+        }
+        other => Err(format!(
+            "--method: expected options or register, got {other:?}"
+        )),
+    }
 }
 
 /// Resolves when SIGINT or SIGTERM arrives.
@@ -243,6 +289,9 @@ fn main() -> ExitCode {
             count,
             spacing,
             timeout,
+            method,
+            user,
+            aor,
         } => {
             let (spacing, timeout) = match (
                 parse_duration_arg("spacing", &spacing),
@@ -258,6 +307,10 @@ fn main() -> ExitCode {
             cfg.timeout = timeout;
             if let Err(e) = callpulse::probe::oneshot::check(&cfg) {
                 eprintln!("error: {e}");
+                return ExitCode::from(PROBE_EXIT_USAGE);
+            }
+            if let Err(message) = probe_method_args(&mut cfg, &method, user, aor) {
+                eprintln!("error: {message}");
                 return ExitCode::from(PROBE_EXIT_USAGE);
             }
             let code = runtime().map(|rt| {

@@ -25,7 +25,7 @@ pub mod label {
     pub const QUEUE_OUTCOME: &str = "voip.queue.outcome";
     /// Probe target name.
     pub const PROBE_TARGET: &str = "sip.probe.target";
-    /// Probe request outcome (success/timeout/error).
+    /// Probe request outcome (OPTIONS: success/timeout/error; REGISTER: ok/auth_failed/rejected/timeout/error).
     pub const PROBE_OUTCOME: &str = "sip.probe.outcome";
     /// Why a probe response was dropped (unmatched/late/duplicate/spoofed/malformed).
     pub const PROBE_DROP_REASON: &str = "sip.probe.drop_reason";
@@ -91,6 +91,11 @@ pub const R_BUCKETS: &[f64] = &[0.0, 50.0, 60.0, 70.0, 80.0, 90.0, 100.0];
 /// Round-trip times in seconds, 1 ms … 2 s.
 pub const RTT_BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.0,
+];
+/// REGISTER → final 2xx in seconds, 5 ms … 16 s: two round trips plus the registrar's credential
+/// lookup, and on UDP possibly retransmissions (500 ms, 1 s, 2 s, 4 s apart).
+pub const REGISTER_BUCKETS: &[f64] = &[
+    0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0,
 ];
 /// Call durations in seconds, 5 s … 2 h.
 pub const DURATION_BUCKETS: &[f64] = &[
@@ -170,8 +175,10 @@ metrics! {
     HangupCauses => ("voip.call.hangup_causes", "{call}", Counter, "Calls by Q.850 hangup cause", &[]),
     /// Probe RTT.
     ProbeRtt => ("sip.probe.rtt", "s", Histogram, "Round-trip time of answered SIP OPTIONS probes", RTT_BUCKETS),
-    /// Probe requests.
+    /// Probe requests (OPTIONS: one per request; REGISTER: one per round).
     ProbeRequests => ("sip.probe.requests", "{request}", Counter, "SIP probe requests by outcome and status class", &[]),
+    /// REGISTER probe: first REGISTER → final 2xx, challenge round trip included.
+    ProbeRegisterDuration => ("sip.probe.register.duration", "s", Histogram, "Time from the first REGISTER of a probe round to its final 2xx, digest challenge included", REGISTER_BUCKETS),
     /// Probe loss ratio.
     ProbeLossRatio => ("sip.probe.loss_ratio", "1", Gauge, "Share of probe requests unanswered in the last round", &[]),
     /// Probe jitter.

@@ -153,6 +153,18 @@ pub(crate) fn unexpanded(text: &str) -> String {
 }
 
 impl EnvRefs {
+    /// Whether `text` (before expansion) is one `${env:…}` reference without a `:-default` and
+    /// nothing else: how a secret such as a probe password must be written, so that it never
+    /// sits in the file (a default would be a literal in the file).
+    pub(crate) fn is_single_reference(&self, text: &str) -> bool {
+        let t = text.trim();
+        t.strip_prefix(OPEN)
+            .and_then(|r| r.strip_suffix(CLOSE))
+            .and_then(|index| index.parse::<usize>().ok())
+            .and_then(|n| self.refs.get(n))
+            .is_some_and(|r| matches!(r, Ok(reference) if reference.default.is_none()))
+    }
+
     /// Whether `text` holds a placeholder or an escape, i.e. needs [`Self::expand`].
     pub(crate) fn touches(text: &str) -> bool {
         text.contains([OPEN, ESCAPED])

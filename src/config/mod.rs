@@ -14,14 +14,15 @@ mod env;
 mod model;
 mod probes;
 mod sections;
-mod sip_uri;
 mod tree;
 mod units;
 mod walk;
 
+/// Probe target URIs: one parser, in [`crate::sip::uri`], for config and prober alike.
+pub use crate::sip::uri::{TargetHost as SipHost, TargetUri as SipTarget};
 pub use alerts::{signal_name, signal_scopes};
 pub use model::*;
-pub use sip_uri::{SipHost, SipTarget};
+pub(crate) use probes::MAX_REGISTER_TRANSACTIONS;
 pub use units::{format_duration, parse_duration};
 
 use std::path::Path;

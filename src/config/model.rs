@@ -250,28 +250,8 @@ pub struct ProbesConfig {
     pub max_in_flight: Option<usize>,
 }
 
-/// SIP transport.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum SipTransport {
-    /// UDP.
-    #[default]
-    Udp,
-    /// TCP.
-    Tcp,
-    /// TLS over TCP.
-    Tls,
-}
-
-impl SipTransport {
-    /// The `network.transport` / URI spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SipTransport::Udp => "udp",
-            SipTransport::Tcp => "tcp",
-            SipTransport::Tls => "tls",
-        }
-    }
-}
+/// SIP transport (defined in [`crate::sip`], which config and probe both use).
+pub use crate::sip::SipTransport;
 
 /// Client-side TLS for a probe target.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -313,6 +293,64 @@ pub struct SipProbeConfig {
     pub dscp: Option<u8>,
     /// Source address to bind.
     pub source: Option<SocketAddr>,
+    /// `method`: OPTIONS (default) or REGISTER.
+    pub method: ProbeMethod,
+    /// `aor`, `auth`, `expires`, `keep_registered`: used when `method` is REGISTER.
+    pub register: RegisterConfig,
+}
+
+/// What a probe sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProbeMethod {
+    /// Rounds of OPTIONS: reachability, RTT, loss, jitter.
+    #[default]
+    Options,
+    /// One REGISTER per round, answering a digest challenge: can a phone register?
+    Register,
+}
+
+impl ProbeMethod {
+    /// The SIP method name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProbeMethod::Options => "OPTIONS",
+            ProbeMethod::Register => "REGISTER",
+        }
+    }
+}
+
+/// REGISTER settings of a probe.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RegisterConfig {
+    /// Address of record (To and From); default `sip:<username>@<target host>`.
+    pub aor: Option<String>,
+    /// Digest credentials; without them a challenge ends the round as `auth_failed`.
+    pub auth: Option<ProbeAuth>,
+    /// Requested binding lifetime; default twice the interval, at least 60 s.
+    pub expires: Option<Duration>,
+    /// Stay registered (refresh every round, never unREGISTER) instead of unREGISTERing after
+    /// each round and at shutdown.
+    pub keep_registered: bool,
+}
+
+/// Digest credentials of a REGISTER probe.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbeAuth {
+    /// Username (digest `username`).
+    pub username: String,
+    /// Where the password comes from.
+    pub password: PasswordSource,
+    /// Only answer challenges of this realm; default: the realm of the challenge.
+    pub realm: Option<String>,
+}
+
+/// Where a probe password comes from: never the config file itself.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PasswordSource {
+    /// Expanded from `${env:NAME}` at load time.
+    Value(crate::sip::digest::Secret),
+    /// Read (first line) when the probe starts.
+    File(PathBuf),
 }
 
 impl SipProbeConfig {
@@ -332,6 +370,8 @@ impl SipProbeConfig {
             tls: ClientTlsConfig::default(),
             dscp: None,
             source: None,
+            method: ProbeMethod::Options,
+            register: RegisterConfig::default(),
         }
     }
 }

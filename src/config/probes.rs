@@ -1,16 +1,18 @@
-//! The `probes` section: SIP OPTIONS targets. Checks what the prober would otherwise find out at
-//! run time: the target URI, unique names, a round that fits in its interval, up codes that are
-//! final responses, TLS settings only where TLS is used, and headers the prober does not own.
+//! The `probes` section: SIP OPTIONS and REGISTER targets. Checks what the prober would otherwise
+//! find out at run time: the target URI, unique names, a round that fits in its interval, up codes
+//! that are final responses, TLS settings only where TLS is used, headers the prober does not own,
+//! and REGISTER settings (AoR, credentials) only on REGISTER probes. A password must come from
+//! the environment or a file and is never echoed in a problem.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use super::model::*;
 use super::sections::header_name_ok;
-use super::sip_uri::SipTarget;
-use super::tree::Node;
+use super::tree::{Kind, Node};
 use super::units::format_duration;
 use super::walk::{Ctx, index, parse_uint};
+use crate::sip::uri::TargetUri;
 
 const TARGET_KEYS: &[&str] = &[
     "name",
@@ -26,10 +28,20 @@ const TARGET_KEYS: &[&str] = &[
     "tls",
     "dscp",
     "source",
+    "method",
+    "aor",
+    "auth",
+    "expires",
+    "keep_registered",
 ];
 
+/// Keys that only OPTIONS rounds use: a REGISTER round is one registration, healthy on a 200.
+const OPTIONS_ONLY_KEYS: &[&str] = &["count", "spacing", "up_codes", "request_uri", "from"];
+/// Keys that only REGISTER probes use.
+const REGISTER_ONLY_KEYS: &[&str] = &["aor", "auth", "expires", "keep_registered"];
+
 /// Headers every OPTIONS request gets from the prober: one list, the formatter's own.
-use crate::probe::message::RESERVED_HEADERS as PROBER_HEADERS;
+use crate::sip::RESERVED_HEADERS as PROBER_HEADERS;
 
 pub(crate) fn probes(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> ProbesConfig {
     let mut out = ProbesConfig::default();
@@ -80,7 +92,9 @@ fn sip_target(
     }
 
     let target = ctx.scalar(&f, "target", "a sip: uri", |t, _| {
-        SipTarget::parse(t.trim()).map(|parsed| (t.trim().to_string(), parsed))
+        TargetUri::parse(t.trim())
+            .map(|parsed| (t.trim().to_string(), parsed))
+            .map_err(|e| e.to_string())
     });
     if target.is_none() && !f.has("target") {
         ctx.missing(&f, "target");
@@ -144,6 +158,48 @@ fn sip_target(
         out.dscp = Some(n as u8);
     }
     out.source = ctx.scalar(&f, "source", "an IP address", parse_source);
+    if let Some(m) = ctx.choice(
+        &f,
+        "method",
+        &[
+            ("OPTIONS", ProbeMethod::Options),
+            ("REGISTER", ProbeMethod::Register),
+        ],
+    ) {
+        out.method = m;
+    }
+    let (wrong_keys, wrong_for) = match out.method {
+        ProbeMethod::Options => (REGISTER_ONLY_KEYS, "OPTIONS"),
+        ProbeMethod::Register => (OPTIONS_ONLY_KEYS, "REGISTER"),
+    };
+    for key in wrong_keys {
+        if let Some(n) = f.node(key) {
+            ctx.problem(
+                n.line,
+                &f.path(key),
+                format!("does not apply to method {wrong_for}"),
+            );
+        }
+    }
+    if out.method == ProbeMethod::Register {
+        register(ctx, &f, &mut out);
+        // A round is at most a handful of transactions; they must end before the next round.
+        let longest = out.timeout.saturating_mul(MAX_REGISTER_TRANSACTIONS);
+        if longest >= out.interval {
+            let line = f.node("interval").map_or(f.line, |n| n.line);
+            ctx.problem(
+                line,
+                &f.path("interval"),
+                format!(
+                    "a REGISTER round may take {MAX_REGISTER_TRANSACTIONS} × timeout {} = {}; the interval {} must be longer",
+                    format_duration(out.timeout),
+                    format_duration(longest),
+                    format_duration(out.interval)
+                ),
+            );
+        }
+        return (name.is_some() && target.is_some()).then_some(out);
+    }
 
     // The round must fit in the interval, or rounds would overlap.
     let round = out.spacing.saturating_mul(out.count);
@@ -176,6 +232,107 @@ fn sip_target(
         );
     }
     (name.is_some() && target.is_some()).then_some(out)
+}
+
+/// Transactions one REGISTER round may use: challenge, stale nonce, 423, and the unREGISTER with
+/// its own challenge (the prober's `register` module keeps to this).
+pub(crate) const MAX_REGISTER_TRANSACTIONS: u32 = 6;
+
+/// `aor`, `auth` (`username`, `password` | `password_file`, `realm`), `expires`,
+/// `keep_registered`.
+fn register(ctx: &mut Ctx<'_>, f: &super::walk::Fields<'_>, out: &mut SipProbeConfig) {
+    out.register.aor = ctx.scalar(f, "aor", "a sip: uri", sip_uri_text);
+    out.register.keep_registered = ctx.bool(f, "keep_registered").unwrap_or(false);
+    if let Some(d) = ctx.duration(f, "expires") {
+        let line = f.node("expires").map_or(f.line, |n| n.line);
+        if d.subsec_nanos() != 0 || d.is_zero() || d.as_secs() > u64::from(u32::MAX) {
+            ctx.problem(
+                line,
+                &f.path("expires"),
+                format!(
+                    "must be whole seconds above 0 (the Expires header counts seconds), got {}",
+                    format_duration(d)
+                ),
+            );
+        } else {
+            if out.register.keep_registered && d <= out.interval {
+                ctx.problem(
+                    line,
+                    &f.path("expires"),
+                    format!(
+                        "with keep_registered the binding must outlive the interval {} between refreshes, got {}",
+                        format_duration(out.interval),
+                        format_duration(d)
+                    ),
+                );
+            }
+            out.register.expires = Some(d);
+        }
+    }
+    let Some(auth_node) = f.node("auth").filter(|n| !n.is_null()) else {
+        return;
+    };
+    let auth_path = f.path("auth");
+    let Some(a) = ctx.fields(
+        auth_node,
+        &auth_path,
+        &["username", "password", "password_file", "realm"],
+    ) else {
+        return;
+    };
+    let username = ctx.string(&a, "username");
+    if username.is_none() && !a.has("username") {
+        ctx.missing(&a, "username");
+    }
+    let realm = ctx.string(&a, "realm");
+    let password = match (a.node("password"), a.has("password_file")) {
+        (Some(_), true) => {
+            ctx.problem(
+                auth_node.line,
+                &auth_path,
+                "give password or password_file, not both",
+            );
+            None
+        }
+        (Some(node), false) => password(ctx, node, &a.path("password")),
+        (None, true) => ctx.file(&a, "password_file").map(PasswordSource::File),
+        (None, false) => {
+            ctx.problem(
+                auth_node.line,
+                &auth_path,
+                "needs password (as \"${env:NAME}\") or password_file",
+            );
+            None
+        }
+    };
+    if let (Some(username), Some(password)) = (username, password) {
+        out.register.auth = Some(ProbeAuth {
+            username,
+            password,
+            realm,
+        });
+    }
+}
+
+/// A password must be one `${env:NAME}` reference (no `:-default`): a literal would sit in the
+/// file (and in backups, diffs and bug reports). Its value is never put in a problem message.
+fn password(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> Option<PasswordSource> {
+    let from_env = matches!(&node.kind, Kind::Scalar(s) if ctx.is_env_reference(&s.text));
+    if !from_env {
+        ctx.problem(
+            node.line,
+            path,
+            "must come from the environment, written as \"${env:NAME}\" without a default, or from password_file (the value given is not shown)",
+        );
+        return None;
+    }
+    ctx.scalar_node(node, path, "a string", |text, _| {
+        if text.is_empty() {
+            Err("the environment variable holding the password is empty".to_string())
+        } else {
+            Ok(PasswordSource::Value(crate::sip::digest::Secret::new(text)))
+        }
+    })
 }
 
 fn sip_uri_text(text: &str, _plain: bool) -> Result<String, String> {

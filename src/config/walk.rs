@@ -107,6 +107,12 @@ impl<'a> Ctx<'a> {
         });
     }
 
+    /// Whether a scalar's raw text is exactly one `${env:NAME}` reference without default (how
+    /// secrets must be written).
+    pub(crate) fn is_env_reference(&self, text: &str) -> bool {
+        self.env.is_single_reference(text)
+    }
+
     /// Expands `${env:…}` in a scalar; `None` when a reference could not be expanded (reported).
     pub(crate) fn value<'n>(&mut self, node: &'n Node, path: &str) -> Option<Value<'n>> {
         match &node.kind {

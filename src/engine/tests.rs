@@ -271,6 +271,7 @@ fn probe_rounds_set_gauges_and_down_rounds() {
         up,
         connect_duration: None,
         tls_handshake_duration: None,
+        register: None,
         dropped: DroppedResponses {
             spoofed: 2,
             ..Default::default()
@@ -407,6 +408,7 @@ fn probe_unreachable_after_three_rounds() {
         up: false,
         connect_duration: None,
         tls_handshake_duration: None,
+        register: None,
         dropped: DroppedResponses::default(),
     };
     for round in 0..3u64 {
@@ -495,4 +497,69 @@ fn post_dial_delay_percentiles_are_nearest_rank() {
     assert_eq!(q("0.5"), Some(5.0));
     assert_eq!(q("0.9"), Some(9.0));
     assert_eq!(q("0.99"), Some(9.9));
+}
+
+#[test]
+fn register_rounds_count_their_outcome_and_duration() {
+    use crate::probe::{RegisterOutcome, RegisterResult};
+    let mut e = engine();
+    let mut rec = MemoryRecorder::default();
+    let report = |outcome: RegisterOutcome, status: Option<u16>, ms: Option<u64>| ProbeReport {
+        target: "reg-alice".into(),
+        transport: SipTransport::Tcp,
+        at: t(0),
+        outcomes: Vec::new(),
+        loss_ratio: 0.0,
+        jitter: None,
+        rtt_median: None,
+        up: outcome == RegisterOutcome::Ok,
+        connect_duration: None,
+        tls_handshake_duration: None,
+        register: Some(Box::new(RegisterResult {
+            outcome,
+            status,
+            duration: ms.map(Duration::from_millis),
+            detail: None,
+            bindings: Vec::new(),
+            contact: None,
+            unregistered: None,
+            steps: Vec::new(),
+        })),
+        dropped: DroppedResponses::default(),
+    };
+    e.on_probe(
+        &report(RegisterOutcome::Ok, Some(200), Some(12)),
+        t(0),
+        &mut rec,
+    );
+    let l = [
+        (label::PROBE_TARGET, "reg-alice"),
+        (label::TRANSPORT, "tcp"),
+    ];
+    assert_eq!(e.on_tick(t(1)).get(Metric::ProbeUp, &l), Some(1.0));
+    e.on_probe(
+        &report(RegisterOutcome::AuthFailed, Some(401), None),
+        t(60),
+        &mut rec,
+    );
+    assert_eq!(e.on_tick(t(61)).get(Metric::ProbeUp, &l), Some(0.0));
+    assert_eq!(
+        rec.counter(
+            Metric::ProbeRequests,
+            &[(label::PROBE_OUTCOME, "ok"), (label::STATUS_CLASS, "2xx")]
+        ),
+        1
+    );
+    assert_eq!(
+        rec.counter(
+            Metric::ProbeRequests,
+            &[
+                (label::PROBE_OUTCOME, "auth_failed"),
+                (label::STATUS_CLASS, "4xx")
+            ]
+        ),
+        1
+    );
+    assert_eq!(rec.samples(Metric::ProbeRegisterDuration, &[]), vec![0.012]);
+    assert!(rec.samples(Metric::ProbeRtt, &[]).is_empty());
 }

@@ -151,9 +151,9 @@ fn observe_self_counter(metric: Metric, stats: &SelfStats, obs: &dyn AsyncInstru
             }
         }
         Metric::ReceiverRequestsRefused => {
-            let Some(refusals) = stats.refusals() else {
-                return;
-            };
+            // Zeros before the receivers start, so the series exist from the first scrape.
+            let none = crate::receiver::Refusals::default();
+            let refusals = stats.refusals().unwrap_or(&none);
             for t in ReceiverTransport::ALL {
                 for r in crate::receiver::RefusalReason::ALL {
                     obs.observe(

@@ -1,7 +1,8 @@
 //! The fuzz entry point shared by `fuzz/fuzz_targets/response_parser.rs` (cargo-fuzz, libFuzzer)
 //! and the bounded random-mutation test below: bytes go through the response parser, the message
-//! splitter, the stream framer and the matcher, and every invariant is checked. Not part of the
-//! prober's behaviour.
+//! splitter, the stream framer, the matcher and — for 401/407 answers — the digest challenge
+//! parser, chooser and answer builder, and every invariant is checked. Not part of the prober's
+//! behaviour.
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use crate::probe::matcher::{Matcher, PastRequest, Verdict};
 use crate::probe::message::RequestKey;
 use crate::probe::parse::{parse_message, parse_response};
 use crate::probe::uri::TargetUri;
+use crate::sip::digest::{self, AnswerInput, Secret};
 
 /// Ids of the pending request the fuzzer's seeds answer, so mutations reach the matcher's deep
 /// paths (`z9hG4bK-cp-1-fuzz`, Call-ID `fuzz`, CSeq 1..=3).
@@ -50,6 +52,11 @@ pub fn exercise(data: &[u8]) {
         "{first:?} then {again:?}"
     );
     let _ = parse_message(data);
+    if let Ok(r) = &parsed {
+        challenge_path(&r.challenges);
+    }
+    // The whole input as one challenge value too, so mutations hit the parameter grammar directly.
+    challenge_path(&[String::from_utf8_lossy(data).into_owned()]);
 
     // Stream path: the bytes split at a data-derived point, framed, each frame parsed and matched.
     let mut framer = StreamFramer::new();
@@ -83,11 +90,41 @@ pub fn exercise(data: &[u8]) {
     let _ = TargetUri::parse(&String::from_utf8_lossy(data));
 }
 
+/// A 401/407's challenges as the REGISTER flow handles them: choose, parse, answer.
+fn challenge_path(values: &[String]) {
+    let password = Secret::new("fuzz-password");
+    for realm in [None, Some("callpulse.test")] {
+        if let Ok(ch) = digest::choose(values, realm) {
+            if let Some(r) = realm {
+                assert_eq!(ch.realm, r);
+            }
+            let input = AnswerInput {
+                username: "alice",
+                password: &password,
+                method: "REGISTER",
+                uri: "sip:127.0.0.1",
+                cnonce: "0a4f113b",
+                nc: 1,
+            };
+            let header = digest::authorization(&ch, &input);
+            assert!(header.starts_with("Digest username=\"alice\""));
+            assert!(!header.contains("fuzz-password"));
+            // The answer must stay one header line whatever the challenge held.
+            assert!(!header.contains(['\r', '\n']), "{header:?}");
+        }
+    }
+    for v in values {
+        let _ = digest::parse_challenge(v);
+        let _ = digest::digest_params(v);
+    }
+}
+
 fn key(branch: &str, cseq: u32) -> RequestKey {
     RequestKey {
         branch: branch.into(),
         call_id: "fuzz".into(),
         cseq,
+        method: "OPTIONS",
     }
 }
 
@@ -141,6 +178,18 @@ pub fn seeds() -> Vec<Vec<u8>> {
                 .as_bytes(),
         ]
         .concat(),
+        base.replace(
+            "200 OK\r\n",
+            "401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"callpulse.test\", \
+             nonce=\"7ypf/xlj9XXwfDPEoM4URrv\", qop=\"auth,auth-int\", algorithm=SHA-256, \
+             opaque=\"FQhe\\\"q\", stale=TRUE\r\nWWW-Authenticate: Digest realm=\"callpulse.test\", nonce=\"n2\"\r\n",
+        )
+        .into_bytes(),
+        base.replace(
+            "200 OK\r\n",
+            "407 Proxy Authentication Required\r\nProxy-Authenticate: Digest realm=\"p\",\r\n nonce=abc, algorithm=MD5-sess, qop=auth\r\n",
+        )
+        .into_bytes(),
     ]
 }
 
@@ -183,6 +232,14 @@ mod tests {
             b"v: ",
             b"Via: SIP/2.0/UDP [::1",
             b"\0",
+            b"Digest ",
+            b"realm=\"",
+            b"nonce=",
+            b"qop=\"auth\"",
+            b"algorithm=SHA-256-sess",
+            b"stale=true",
+            b"\\",
+            b"WWW-Authenticate: Digest realm=\"r\", nonce=\"n\"\r\n",
         ];
         for _ in 0..iterations {
             let mut data = seeds[rng.usize(..seeds.len())].clone();
@@ -214,6 +271,15 @@ mod tests {
         }
         for seed in &seeds {
             exercise(seed);
+        }
+    }
+
+    #[test]
+    fn challenge_seeds_reach_the_digest_answer() {
+        for seed in &seeds()[6..] {
+            let r = parse_response(seed).unwrap();
+            assert!(matches!(r.status, 401 | 407));
+            assert!(digest::choose(&r.challenges, None).is_ok(), "{r:?}");
         }
     }
 

@@ -181,7 +181,7 @@ impl Matcher {
         };
         if resp.call_id != entry.key.call_id
             || resp.cseq != entry.key.cseq
-            || resp.cseq_method != "OPTIONS"
+            || resp.cseq_method != entry.key.method
         {
             return Verdict::Dropped(DropReason::Unmatched);
         }
@@ -271,6 +271,7 @@ mod tests {
             branch: format!("z9hG4bK-cp-1-{n}"),
             call_id: "cid".into(),
             cseq: n,
+            method: "OPTIONS",
         }
     }
 
@@ -286,6 +287,9 @@ mod tests {
             call_id: k.call_id.clone(),
             cseq: k.cseq,
             cseq_method: "OPTIONS".into(),
+            challenges: Vec::new(),
+            min_expires: None,
+            contacts: Vec::new(),
         }
     }
 

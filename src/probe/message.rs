@@ -1,7 +1,7 @@
 //! Builds OPTIONS requests per RFC 3261 §8.1.1 and §11.1: a unique `z9hG4bK` branch and a fresh
 //! Call-ID per request, a From tag per target, a CSeq counting up across the target's requests,
 //! Max-Forwards 70, a bare `rport` (RFC 3581), User-Agent and `Content-Length: 0`. Owns the ids a
-//! response is matched on; must not do I/O.
+//! response is matched on (the layout is `sip::request`'s); must not do I/O.
 //!
 //! Why a Call-ID per request: each OPTIONS is its own out-of-dialog transaction, and stateful peers
 //! (SBCs, SIPp) key state on the Call-ID — a reused one can be taken for a retransmission or land
@@ -9,8 +9,10 @@
 
 use std::net::SocketAddr;
 
-use crate::config::{SipProbeConfig, SipTransport};
+use crate::config::SipProbeConfig;
 use crate::probe::uri::TargetUri;
+use crate::sip::SipTransport;
+use crate::sip::request::{OutRequest, format_request, host_of};
 
 /// The branch prefix: the RFC 3261 magic cookie, then our own marker.
 pub const BRANCH_PREFIX: &str = "z9hG4bK-cp-";
@@ -19,21 +21,7 @@ pub const USER_AGENT: &str = concat!("callpulse/", env!("CARGO_PKG_VERSION"));
 /// CSeq must stay below 2^31 (RFC 3261 §8.1.1.5); past it we start again at 1.
 const CSEQ_LIMIT: u32 = 1 << 31;
 
-/// Headers a target's `headers` may not set, because the prober owns them (long and compact forms).
-pub const RESERVED_HEADERS: &[&str] = &[
-    "via",
-    "v",
-    "from",
-    "f",
-    "to",
-    "t",
-    "call-id",
-    "i",
-    "cseq",
-    "max-forwards",
-    "content-length",
-    "l",
-];
+pub use crate::sip::RESERVED_HEADERS;
 
 /// What a response must echo to match its request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -42,8 +30,10 @@ pub struct RequestKey {
     pub branch: String,
     /// Call-ID.
     pub call_id: String,
-    /// CSeq number (the method is always OPTIONS).
+    /// CSeq number.
     pub cseq: u32,
+    /// CSeq method (`OPTIONS`, `REGISTER`); a response must carry exactly this one.
+    pub method: &'static str,
 }
 
 /// One formatted request and its key.
@@ -148,51 +138,35 @@ impl RequestFactory {
         self.next_cseq += 1;
         let branch = format!("{}{}", self.branch_prefix, random_hex(8));
         let call_id = random_hex(16);
-        let transport = match self.transport {
-            SipTransport::Udp => "UDP",
-            SipTransport::Tcp => "TCP",
-            SipTransport::Tls => "TLS",
-        };
-        let host = match local {
-            SocketAddr::V4(a) => a.ip().to_string(),
-            SocketAddr::V6(a) => format!("[{}]", a.ip()),
-        };
         let from = match &self.from {
             Some(uri) => uri.clone(),
-            None => format!("sip:callpulse@{host}"),
+            None => format!("sip:callpulse@{}", host_of(local)),
         };
-        let mut out = String::with_capacity(512);
-        out.push_str("OPTIONS ");
-        out.push_str(&self.request_uri);
-        out.push_str(" SIP/2.0\r\n");
-        out.push_str(&format!(
-            "Via: SIP/2.0/{transport} {host}:{};branch={branch};rport\r\n",
-            local.port()
-        ));
-        out.push_str("Max-Forwards: 70\r\n");
-        out.push_str(&format!("From: {};tag={}\r\n", angle(&from), self.from_tag));
-        out.push_str(&format!("To: {}\r\n", angle(&self.to_uri)));
-        out.push_str(&format!("Call-ID: {call_id}\r\n"));
-        out.push_str(&format!("CSeq: {cseq} OPTIONS\r\n"));
-        out.push_str("Accept: application/sdp\r\n");
-        if self.user_agent {
-            out.push_str("User-Agent: ");
-            out.push_str(USER_AGENT);
-            out.push_str("\r\n");
-        }
-        for (name, value) in &self.headers {
-            out.push_str(name);
-            out.push_str(": ");
-            out.push_str(value.trim());
-            out.push_str("\r\n");
-        }
-        out.push_str("Content-Length: 0\r\n\r\n");
+        let bytes = format_request(&OutRequest {
+            method: "OPTIONS",
+            request_uri: &self.request_uri,
+            transport: self.transport,
+            sent_by: local,
+            branch: &branch,
+            from: &from,
+            from_tag: &self.from_tag,
+            to: &self.to_uri,
+            call_id: &call_id,
+            cseq,
+            contact: None,
+            expires: None,
+            authorization: None,
+            accept: Some("application/sdp"),
+            user_agent: self.user_agent.then_some(USER_AGENT),
+            extra: &self.headers,
+        });
         OptionsRequest {
-            bytes: out.into_bytes(),
+            bytes,
             key: RequestKey {
                 branch,
                 call_id,
                 cseq,
+                method: "OPTIONS",
             },
         }
     }
@@ -203,14 +177,6 @@ pub fn target_id_of_branch(branch: &str) -> Option<u64> {
     let rest = branch.strip_prefix(BRANCH_PREFIX)?;
     let (id, _) = rest.split_once('-')?;
     u64::from_str_radix(id, 16).ok()
-}
-
-fn angle(uri: &str) -> String {
-    if uri.contains('<') {
-        uri.to_string()
-    } else {
-        format!("<{uri}>")
-    }
 }
 
 fn checked_uri(field: &'static str, value: &str) -> Result<String, MessageError> {
@@ -294,6 +260,28 @@ mod tests {
         assert_eq!(header(&text, "CSeq"), ["1 OPTIONS"]);
         assert_eq!(header(&text, "User-Agent"), [USER_AGENT]);
         assert_eq!(target_id_of_branch(&req.key.branch), Some(0xabc));
+    }
+
+    #[test]
+    fn options_layout_is_exactly_the_documented_one() {
+        let cfg = SipProbeConfig::new("pbx1", "sip:pbx1.example.net");
+        let mut f = factory(&cfg);
+        let req = f.build("192.0.2.10:40712".parse().unwrap());
+        let text = String::from_utf8(req.bytes).unwrap();
+        let want = format!(
+            "OPTIONS sip:pbx1.example.net SIP/2.0\r\n\
+             Via: SIP/2.0/UDP 192.0.2.10:40712;branch={};rport\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:callpulse@192.0.2.10>;tag={}\r\n\
+             To: <sip:pbx1.example.net>\r\n\
+             Call-ID: {}\r\n\
+             CSeq: 1 OPTIONS\r\n\
+             Accept: application/sdp\r\n\
+             User-Agent: {USER_AGENT}\r\n\
+             Content-Length: 0\r\n\r\n",
+            req.key.branch, f.from_tag, req.key.call_id
+        );
+        assert_eq!(text, want);
     }
 
     #[test]

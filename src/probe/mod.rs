@@ -1,15 +1,16 @@
-//! SIP probes: the schedule, OPTIONS over UDP/TCP/TLS, and response matching. Measures RTT, loss
-//! and jitter per round and hands a [`ProbeReport`] to the engine; MOS is `quality`'s job.
+//! SIP probes: the schedule, OPTIONS and REGISTER over UDP/TCP/TLS, and response matching.
+//! OPTIONS rounds measure RTT, loss and jitter; a REGISTER round registers (answering the digest
+//! challenge) and unREGISTERs. Each round becomes a [`ProbeReport`] for the engine; MOS is
+//! `quality`'s job, and SIP syntax (parsing, digest) is [`crate::sip`]'s.
 //! Never answers inbound SIP (the [`responder`] is a test and demo peer, not used by the prober).
 //! See `docs/probes.md` for what each measurement means exactly.
 
-pub mod framing;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod matcher;
 pub mod message;
 pub mod oneshot;
-pub mod parse;
+pub mod register;
 pub mod responder;
 pub mod round;
 pub mod runner;
@@ -19,7 +20,11 @@ pub mod uri;
 
 use std::time::{Duration, SystemTime};
 
-use crate::config::SipTransport;
+use crate::sip::SipTransport;
+
+/// Moved to [`crate::sip`] (pure SIP code); re-exported so `probe::parse` / `probe::framing`
+/// paths keep working.
+pub use crate::sip::{framing, parse};
 
 pub use oneshot::oneshot;
 pub use round::{ProbeContext, ProbeError, TargetProbe};
@@ -85,6 +90,76 @@ pub struct ProbeReport {
     pub tls_handshake_duration: Option<Duration>,
     /// Responses dropped this round.
     pub dropped: DroppedResponses,
+    /// REGISTER probes: what the round's registration came to. `None` for OPTIONS probes. For a
+    /// REGISTER probe `outcomes` stays empty (the round is one registration, not `count`
+    /// requests), `up` is "a 200 bound the contact", `loss_ratio` is the share of the round's
+    /// transactions without a final response, and `jitter` / `rtt_median` are `None`. Boxed:
+    /// OPTIONS reports, the common case, stay small in the engine's channel.
+    pub register: Option<Box<RegisterResult>>,
+}
+
+/// The outcome of one REGISTER round: the `sip.probe.outcome` of its `sip.probe.requests` point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegisterOutcome {
+    /// A 2xx bound our contact.
+    Ok,
+    /// A challenge was answered and the registrar still said 401/407/403, or it challenged and
+    /// we could not answer (no credentials, no supported algorithm, another realm).
+    AuthFailed,
+    /// Any other final 3xx–6xx (including a second 423).
+    Rejected,
+    /// A transaction got no final response within `timeout`.
+    Timeout,
+    /// A request could not be sent (resolve, connect, TLS, backoff) or the connection broke.
+    Error,
+}
+
+impl RegisterOutcome {
+    /// The `sip.probe.outcome` value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegisterOutcome::Ok => "ok",
+            RegisterOutcome::AuthFailed => "auth_failed",
+            RegisterOutcome::Rejected => "rejected",
+            RegisterOutcome::Timeout => "timeout",
+            RegisterOutcome::Error => "error",
+        }
+    }
+}
+
+/// One REGISTER transaction of a round, for the one-shot command and debugging.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterStep {
+    /// `Expires` asked for (0 for the unREGISTER).
+    pub expires: u32,
+    /// It carried a digest answer.
+    pub authorized: bool,
+    /// Its final response, timeout or send error.
+    pub result: RequestOutcome,
+    /// UDP retransmissions of this request (RFC 3261 Timer E).
+    pub retransmissions: u32,
+}
+
+/// What a REGISTER round came to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisterResult {
+    /// The round's outcome.
+    pub outcome: RegisterOutcome,
+    /// The final status that decided it (none for timeout and error).
+    pub status: Option<u16>,
+    /// First REGISTER sent → final 2xx received, challenge round trips and retransmissions
+    /// included (RFC 6076 §4.1 Registration Request Delay); only for `Ok`.
+    pub duration: Option<Duration>,
+    /// Why, in words, for anything but `Ok` (never holds the password).
+    pub detail: Option<String>,
+    /// The `Contact` values of the final 2xx: every binding the registrar holds for the AoR.
+    pub bindings: Vec<String>,
+    /// The contact the round's REGISTER carried.
+    pub contact: Option<String>,
+    /// After an `Ok` round without `keep_registered`: whether the unREGISTER got a 2xx.
+    pub unregistered: Option<bool>,
+    /// Every transaction of the round in order, the unREGISTER's included.
+    pub steps: Vec<RegisterStep>,
 }
 
 impl RequestOutcome {

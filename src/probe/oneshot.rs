@@ -1,6 +1,8 @@
 //! `callpulse probe URI`: one round for an operator at a terminal, like sipsak or ping — a line per
 //! request as it completes, then a summary and an exit code (0 healthy, 1 degraded, 2
-//! unreachable, 64 usage). Prints only to the writer it is given.
+//! unreachable, 64 usage). With `--method register`: one registration (and unREGISTER), a line
+//! per transaction, the outcome and the REGISTER → 200 duration. Prints only to the writer it is
+//! given.
 //!
 //! Over UDP a closed port answers with ICMP port unreachable, which the probe's shared
 //! (unconnected) socket never sees: without help the round would report ten timeouts. So the
@@ -12,7 +14,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::config::{SipProbeConfig, SipTransport};
+use crate::config::{ProbeMethod, SipProbeConfig, SipTransport};
+use crate::probe::RegisterOutcome;
 use crate::probe::round::{ProbeContext, ProbeError, TargetProbe};
 use crate::probe::uri::{TargetHost, TargetUri};
 use crate::probe::{ProbeReport, RequestOutcome};
@@ -54,6 +57,9 @@ pub async fn oneshot(cfg: SipProbeConfig, out: &mut dyn Write) -> i32 {
     };
     let c = probe.config().clone();
     let shown = probe.uri().to_string();
+    if c.method == ProbeMethod::Register {
+        return register_oneshot(probe, out).await;
+    }
     let _ = writeln!(
         out,
         "OPTIONS {} over {}: {} request{}, {} apart, timeout {}",
@@ -167,6 +173,83 @@ pub fn exit_code(report: &ProbeReport, up_codes: &[u16]) -> i32 {
         EXIT_DEGRADED
     } else {
         EXIT_HEALTHY
+    }
+}
+
+async fn register_oneshot(mut probe: TargetProbe, out: &mut dyn Write) -> i32 {
+    let shown = probe.uri().to_string();
+    let timeout = probe.config().timeout;
+    let _ = writeln!(
+        out,
+        "REGISTER {} over {}, timeout {}",
+        probe.uri().request_uri(),
+        probe.uri().transport.as_str(),
+        fmt_duration(timeout)
+    );
+    let report = probe.round().await;
+    let Some(reg) = &report.register else {
+        return EXIT_UNREACHABLE;
+    };
+    for (i, step) in reg.steps.iter().enumerate() {
+        let what = if step.expires == 0 {
+            "unREGISTER".to_string()
+        } else {
+            format!("REGISTER expires={}", step.expires)
+        };
+        let auth = if step.authorized { " (digest)" } else { "" };
+        let retx = if step.retransmissions > 0 {
+            format!(" after {} retransmissions", step.retransmissions)
+        } else {
+            String::new()
+        };
+        let result = match &step.result {
+            RequestOutcome::Answered { status, rtt } => {
+                format!("status={status} rtt={}{retx}", fmt_ms(*rtt))
+            }
+            RequestOutcome::Timeout => format!("timeout after {}{retx}", fmt_duration(timeout)),
+            RequestOutcome::Error(e) => format!("error: {e}"),
+        };
+        let _ = writeln!(out, "step={} {what}{auth} {result}", i + 1);
+    }
+    let _ = writeln!(out, "--- {shown} register ---");
+    let mut line = format!("outcome: {}", reg.outcome.as_str());
+    if let Some(d) = reg.duration {
+        line.push_str(&format!(", register duration {}", fmt_ms(d)));
+    }
+    if let Some(detail) = &reg.detail {
+        line.push_str(&format!(" ({detail})"));
+    }
+    let _ = writeln!(out, "{line}");
+    if reg.outcome == RegisterOutcome::Ok {
+        let _ = writeln!(
+            out,
+            "contact {}, {} binding(s) listed by the registrar{}",
+            reg.contact.as_deref().unwrap_or("?"),
+            reg.bindings.len(),
+            match reg.unregistered {
+                Some(true) => ", unregistered",
+                Some(false) => ", unregister failed",
+                None => "",
+            }
+        );
+    }
+    let code = register_exit_code(reg.outcome);
+    let verdict = match code {
+        EXIT_HEALTHY => "healthy",
+        EXIT_DEGRADED => "degraded",
+        _ => "unreachable",
+    };
+    let _ = writeln!(out, "result: {verdict}");
+    let _ = out.flush();
+    code
+}
+
+/// REGISTER: 0 registered, 1 answered but refused (auth failed, rejected), 2 no answer.
+pub fn register_exit_code(outcome: RegisterOutcome) -> i32 {
+    match outcome {
+        RegisterOutcome::Ok => EXIT_HEALTHY,
+        RegisterOutcome::AuthFailed | RegisterOutcome::Rejected => EXIT_DEGRADED,
+        RegisterOutcome::Timeout | RegisterOutcome::Error => EXIT_UNREACHABLE,
     }
 }
 
@@ -316,6 +399,7 @@ mod tests {
             connect_duration: None,
             tls_handshake_duration: None,
             dropped: DroppedResponses::default(),
+            register: None,
         }
     }
 

@@ -1,7 +1,9 @@
 //! A small SIP OPTIONS responder with configurable misbehaviour (drop every Nth request, random
 //! loss, delay, compact headers, noise: garbage, foreign and spoofed answers, duplicates), on UDP
-//! and TCP on one port, or on TLS. It exists for the tests, the benchmark and the demo; the prober
-//! never uses it and never answers inbound SIP itself.
+//! and TCP on one port, or on TLS; optionally also a digest-challenging registrar
+//! ([`Registrar`]: MD5/SHA-256 challenges, 401 or 407, a `stale=true` round, 423 Min-Expires).
+//! It exists for the tests, the benchmark and the demo; the prober never uses it and never
+//! answers inbound SIP itself.
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,6 +20,7 @@ use tracing::debug;
 
 use crate::probe::framing::StreamFramer;
 use crate::probe::parse::{Message, StartLine, parse_message};
+use crate::sip::digest::{self, Algorithm};
 
 /// How the responder behaves.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,6 +40,42 @@ pub struct ResponderBehaviour {
     /// With each answer also send noise: on UDP a garbage datagram, an answer with a foreign
     /// branch and the answer from another port (spoofed); on every transport the answer twice.
     pub noise: bool,
+    /// Also answer REGISTER as a digest-authenticating registrar (otherwise REGISTER is ignored).
+    pub registrar: Option<Registrar>,
+}
+
+/// How the test registrar authenticates and binds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Registrar {
+    /// The one user it knows.
+    pub username: String,
+    /// Its password (a test peer: plain text).
+    pub password: String,
+    /// Realm of the challenges.
+    pub realm: String,
+    /// One challenge per algorithm, in this order (RFC 8760: preferred first).
+    pub algorithms: Vec<Algorithm>,
+    /// Challenge with 407 Proxy-Authenticate instead of 401 WWW-Authenticate.
+    pub proxy: bool,
+    /// Answer the first correct response with 401 `stale=true` and a fresh nonce.
+    pub stale_once: bool,
+    /// Refuse an Expires below this with 423 and `Min-Expires`.
+    pub min_expires: Option<u32>,
+}
+
+impl Registrar {
+    /// A registrar for `username`/`password` in realm `callpulse.test`, challenging with MD5.
+    pub fn new(username: &str, password: &str) -> Registrar {
+        Registrar {
+            username: username.into(),
+            password: password.into(),
+            realm: "callpulse.test".into(),
+            algorithms: vec![Algorithm::Md5],
+            proxy: false,
+            stale_once: false,
+            min_expires: None,
+        }
+    }
 }
 
 impl Default for ResponderBehaviour {
@@ -49,6 +88,7 @@ impl Default for ResponderBehaviour {
             loss: 0.0,
             provisional: false,
             noise: false,
+            registrar: None,
         }
     }
 }
@@ -68,6 +108,16 @@ pub struct ResponderStats {
     pub max_in_progress: AtomicU64,
     /// Connections accepted (TCP/TLS).
     pub connections: AtomicU64,
+    /// REGISTERs received.
+    pub registers: AtomicU64,
+    /// REGISTERs that carried a wrong digest answer.
+    pub auth_failures: AtomicU64,
+    /// Current bindings: (AoR, contact URI, expires) in order of registration.
+    pub bindings: std::sync::Mutex<Vec<(String, String, u32)>>,
+    /// Bindings removed by an `Expires: 0` REGISTER.
+    pub unregistered: AtomicU64,
+    /// `algorithm` of every correct digest answer, in order.
+    pub answered_with: std::sync::Mutex<Vec<String>>,
 }
 
 impl ResponderStats {
@@ -106,10 +156,7 @@ pub async fn spawn_responder_with_stats(
     } else {
         None
     };
-    let shared = Arc::new(Shared {
-        behaviour,
-        stats: Arc::default(),
-    });
+    let shared = Arc::new(Shared::new(behaviour));
     let stats = shared.stats.clone();
     tokio::spawn(udp_loop(
         Arc::new(udp),
@@ -130,10 +177,7 @@ pub async fn spawn_tls_responder(
 ) -> io::Result<(SocketAddr, Arc<ResponderStats>)> {
     let listener = TcpListener::bind(bind).await?;
     let addr = listener.local_addr()?;
-    let shared = Arc::new(Shared {
-        behaviour,
-        stats: Arc::default(),
-    });
+    let shared = Arc::new(Shared::new(behaviour));
     let stats = shared.stats.clone();
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     tokio::spawn(accept_loop(listener, Some(acceptor), shared, shutdown));
@@ -158,6 +202,20 @@ async fn bind_pair(bind: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
 struct Shared {
     behaviour: ResponderBehaviour,
     stats: Arc<ResponderStats>,
+    /// Registrar: nonces handed out, and whether the stale round was played.
+    nonces: std::sync::Mutex<Vec<String>>,
+    stale_done: std::sync::atomic::AtomicBool,
+}
+
+impl Shared {
+    fn new(behaviour: ResponderBehaviour) -> Shared {
+        Shared {
+            behaviour,
+            stats: Arc::default(),
+            nonces: std::sync::Mutex::default(),
+            stale_done: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
 }
 
 /// What to send for one request.
@@ -174,6 +232,11 @@ impl Shared {
         let StartLine::Request { method, .. } = &msg.start else {
             return None; // responses and junk are ignored
         };
+        if method == "REGISTER"
+            && let Some(registrar) = &self.behaviour.registrar
+        {
+            return self.register(&msg, from, transport, registrar);
+        }
         if method != "OPTIONS" {
             return None;
         }
@@ -206,6 +269,146 @@ impl Shared {
             foreign,
         })
     }
+}
+
+impl Shared {
+    /// The registrar: challenge, check the answer, play stale/423, keep the bindings.
+    fn register(
+        &self,
+        msg: &Message,
+        from: SocketAddr,
+        transport: &str,
+        r: &Registrar,
+    ) -> Option<Answer> {
+        self.stats.registers.fetch_add(1, Ordering::SeqCst);
+        let compact = self.behaviour.compact;
+        let reply = |status: u16, extra: Vec<String>| {
+            build_response_with(msg, from, status, compact, transport, None, &extra).map(|answer| {
+                Answer {
+                    provisional: None,
+                    foreign: answer.clone(),
+                    answer,
+                }
+            })
+        };
+        let (auth_name, challenge_name, challenge_status) = if r.proxy {
+            (Name::PROXY_AUTHORIZATION, "Proxy-Authenticate", 407)
+        } else {
+            (Name::AUTHORIZATION, "WWW-Authenticate", 401)
+        };
+        let challenges = |stale: bool| -> Vec<String> {
+            r.algorithms
+                .iter()
+                .map(|alg| {
+                    let nonce = crate::probe::message::random_hex(12);
+                    lock_std(&self.nonces).push(nonce.clone());
+                    format!(
+                        "{challenge_name}: Digest realm=\"{}\", nonce=\"{nonce}\", qop=\"auth\", algorithm={}{}",
+                        r.realm,
+                        alg.as_str(),
+                        if stale { ", stale=true" } else { "" }
+                    )
+                })
+                .collect()
+        };
+        let Some(credentials) = msg.values(&auth_name).into_iter().next() else {
+            return reply(challenge_status, challenges(false));
+        };
+        let params = digest::digest_params(&credentials).unwrap_or_default();
+        let get = |n: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(n))
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let nonce = get("nonce");
+        if !lock_std(&self.nonces).contains(&nonce) {
+            // Not a nonce of ours (or forgotten): the answer may be right, the nonce is not.
+            return reply(challenge_status, challenges(true));
+        }
+        let challenge = digest::Challenge {
+            realm: r.realm.clone(),
+            nonce,
+            opaque: None,
+            algorithm: digest::algorithm(&get("algorithm")).unwrap_or(Algorithm::Md5),
+            qop: if get("qop").is_empty() {
+                digest::Qop::None
+            } else {
+                digest::Qop::Auth
+            },
+            stale: false,
+        };
+        let password = digest::Secret::new(r.password.clone());
+        let expected = digest::response(
+            &challenge,
+            &digest::AnswerInput {
+                username: &r.username,
+                password: &password,
+                method: "REGISTER",
+                uri: &get("uri"),
+                cnonce: &get("cnonce"),
+                nc: u32::from_str_radix(&get("nc"), 16).unwrap_or(0),
+            },
+        );
+        if get("username") != r.username || get("realm") != r.realm || get("response") != expected {
+            self.stats.auth_failures.fetch_add(1, Ordering::SeqCst);
+            return reply(challenge_status, challenges(false));
+        }
+        lock_std(&self.stats.answered_with).push(get("algorithm"));
+        if r.stale_once && !self.stale_done.swap(true, Ordering::SeqCst) {
+            return reply(challenge_status, challenges(true));
+        }
+        let expires: u32 = msg
+            .values(&Name::EXPIRES)
+            .first()
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(3600);
+        if let Some(min) = r.min_expires
+            && expires > 0
+            && expires < min
+        {
+            return reply(423, vec![format!("Min-Expires: {min}")]);
+        }
+        let aor = uri_of(&msg.values(&Name::TO).into_iter().next().unwrap_or_default());
+        let contact = uri_of(
+            &msg.values(&Name::CONTACT)
+                .into_iter()
+                .next()
+                .unwrap_or_default(),
+        );
+        let mut bindings = lock_std(&self.stats.bindings);
+        bindings.retain(|(a, c, _)| !(a == &aor && c == &contact));
+        if expires == 0 {
+            self.stats.unregistered.fetch_add(1, Ordering::SeqCst);
+        } else {
+            bindings.push((aor.clone(), contact, expires));
+        }
+        let listed: Vec<String> = bindings
+            .iter()
+            .filter(|(a, _, _)| a == &aor)
+            .map(|(_, c, e)| format!("Contact: <{c}>;expires={e}"))
+            .collect();
+        drop(bindings);
+        reply(200, listed)
+    }
+}
+
+/// The URI inside `<…>` of a name-addr, else the value up to its first `;`.
+fn uri_of(value: &str) -> String {
+    match (value.find('<'), value.find('>')) {
+        (Some(a), Some(b)) if a < b => value[a + 1..b].to_string(),
+        _ => value
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+    }
+}
+
+fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 async fn udp_loop(
@@ -360,6 +563,19 @@ fn build_response(
     transport: &str,
     branch: Option<&str>,
 ) -> Option<Vec<u8>> {
+    build_response_with(req, from, status, compact, transport, branch, &[])
+}
+
+/// [`build_response`] with extra header lines (challenges, Min-Expires, Contact).
+fn build_response_with(
+    req: &Message,
+    from: SocketAddr,
+    status: u16,
+    compact: bool,
+    transport: &str,
+    branch: Option<&str>,
+    extra: &[String],
+) -> Option<Vec<u8>> {
     let vias = req.values(&Name::VIA);
     let (top, rest) = vias.split_first()?;
     let top = fill_top_via(top, from, branch);
@@ -373,7 +589,10 @@ fn build_response(
     let reason = match status {
         100 => "Trying",
         200 => "OK",
+        401 => "Unauthorized",
         403 => "Forbidden",
+        407 => "Proxy Authentication Required",
+        423 => "Interval Too Brief",
         404 => "Not Found",
         486 => "Busy Here",
         503 => "Service Unavailable",
@@ -390,8 +609,13 @@ fn build_response(
     }
     out.push_str(&format!(
         "{f}: {from_hdr}\r\n{t}: {to}\r\n{i}: {call_id}\r\nCSeq: {cseq}\r\n\
-         Server: callpulse-responder ({transport})\r\nAllow: OPTIONS\r\n{l}: 0\r\n\r\n"
+         Server: callpulse-responder ({transport})\r\nAllow: OPTIONS\r\n"
     ));
+    for line in extra {
+        out.push_str(line);
+        out.push_str("\r\n");
+    }
+    out.push_str(&format!("{l}: 0\r\n\r\n"));
     Some(out.into_bytes())
 }
 
@@ -457,13 +681,10 @@ mod tests {
 
     #[test]
     fn plan_drops_every_nth_and_ignores_non_options() {
-        let shared = Shared {
-            behaviour: ResponderBehaviour {
-                drop_every: Some(4),
-                ..ResponderBehaviour::default()
-            },
-            stats: Arc::default(),
-        };
+        let shared = Shared::new(ResponderBehaviour {
+            drop_every: Some(4),
+            ..ResponderBehaviour::default()
+        });
         let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
         let answered: Vec<bool> = (0..8)
             .map(|_| shared.plan(REQ.as_bytes(), from, "UDP").is_some())

@@ -14,9 +14,10 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{SipProbeConfig, SipTransport};
+use crate::config::{ProbeMethod, SipProbeConfig, SipTransport};
 use crate::probe::matcher::{Matcher, PastRequest, Verdict};
 use crate::probe::message::{MessageError, RequestFactory};
+use crate::probe::register::{RegisterState, register_state};
 use crate::probe::transport::{
     Backoff, HubKey, Inbound, RouteGuard, StreamConn, TlsTarget, TransportError, UdpHub,
     connect_stream, local_ip_towards, tls_target,
@@ -108,6 +109,16 @@ impl ProbeContext {
         Ok(hub)
     }
 
+    /// The wall clock's now, for report times.
+    pub(super) fn now(&self) -> std::time::SystemTime {
+        self.inner.clock.now()
+    }
+
+    /// A slot of the in-flight cap (none when uncapped); held while a request awaits its answer.
+    pub(super) async fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        acquire(self.inner.limiter.clone()).await
+    }
+
     /// UDP datagrams received that belonged to no round in progress, over all shared sockets.
     pub fn stray_datagrams(&self) -> u64 {
         let hubs = self
@@ -121,17 +132,19 @@ impl ProbeContext {
 
 /// One configured target and everything about it that lasts between rounds.
 pub struct TargetProbe {
-    cfg: SipProbeConfig,
-    uri: TargetUri,
-    ctx: ProbeContext,
-    id: u64,
+    pub(super) cfg: SipProbeConfig,
+    pub(super) uri: TargetUri,
+    pub(super) ctx: ProbeContext,
+    pub(super) id: u64,
     factory: RequestFactory,
     tls: Option<TlsTarget>,
     local_ip: Option<(SocketAddr, IpAddr)>,
-    stream: Option<StreamConn>,
+    pub(super) stream: Option<StreamConn>,
     backoff: Backoff,
     jitter: RttJitter,
-    past: Vec<PastRequest>,
+    pub(super) past: Vec<PastRequest>,
+    /// REGISTER probes: Call-ID, CSeq, binding and credentials that outlive a round.
+    pub(super) register: Option<RegisterState>,
 }
 
 impl std::fmt::Debug for TargetProbe {
@@ -145,7 +158,7 @@ impl std::fmt::Debug for TargetProbe {
 }
 
 /// Where a round sends and listens.
-enum Link {
+pub(super) enum Link {
     Udp {
         hub: Arc<UdpHub>,
         peer: SocketAddr,
@@ -189,6 +202,10 @@ impl TargetProbe {
                 name: name.clone(),
                 source,
             })?;
+        let register = match cfg.method {
+            ProbeMethod::Options => None,
+            ProbeMethod::Register => Some(register_state(&cfg, &uri, id).map_err(setting)?),
+        };
         let tls = match uri.transport {
             SipTransport::Tls => Some(
                 tls_target(&cfg.tls, &uri.server_name())
@@ -208,6 +225,7 @@ impl TargetProbe {
             backoff: Backoff::default(),
             jitter: RttJitter::new(),
             past: Vec::new(),
+            register,
         })
     }
 
@@ -232,6 +250,9 @@ impl TargetProbe {
     where
         F: FnMut(usize, &RequestOutcome),
     {
+        if self.register.is_some() {
+            return self.register_round().await;
+        }
         let count = self.cfg.count as usize;
         let mut outcomes: Vec<Option<RequestOutcome>> = vec![None; count];
         let mut permits: Vec<Option<OwnedSemaphorePermit>> = (0..count).map(|_| None).collect();
@@ -341,7 +362,7 @@ impl TargetProbe {
         self.report(outcomes, dropped, connect_duration, tls_handshake_duration)
     }
 
-    async fn open_link(&mut self, count: usize) -> Result<Link, TransportError> {
+    pub(super) async fn open_link(&mut self, count: usize) -> Result<Link, TransportError> {
         if self.uri.transport != SipTransport::Udp {
             return Ok(Link::Stream);
         }
@@ -376,9 +397,7 @@ impl TargetProbe {
 
     async fn resolve(&self) -> Result<SocketAddr, TransportError> {
         let host = self.uri.host.to_string();
-        let addrs = self
-            .uri
-            .resolve()
+        let addrs = crate::probe::uri::resolve(&self.uri)
             .await
             .map_err(|source| TransportError::Resolve {
                 host: host.clone(),
@@ -397,27 +416,31 @@ impl TargetProbe {
             })
     }
 
-    /// Sends the next request; returns its key, destination and send time.
+    /// Sends the next OPTIONS request; returns its key, destination and send time.
     async fn send(
         &mut self,
         link: &mut Link,
         connect_duration: &mut Option<Duration>,
         tls_handshake_duration: &mut Option<Duration>,
     ) -> Result<(crate::probe::message::RequestKey, SocketAddr, Instant), TransportError> {
+        let local = self
+            .prepare(link, connect_duration, tls_handshake_duration)
+            .await?;
+        let req = self.factory.build(local);
+        let (peer, sent_at) = self.transmit(link, &req.bytes).await?;
+        Ok((req.key, peer, sent_at))
+    }
+
+    /// Makes sure a request can go out on `link` (connecting a stream if needed, with backoff)
+    /// and returns the local address the peer will see, for Via and Contact.
+    pub(super) async fn prepare(
+        &mut self,
+        link: &mut Link,
+        connect_duration: &mut Option<Duration>,
+        tls_handshake_duration: &mut Option<Duration>,
+    ) -> Result<SocketAddr, TransportError> {
         match link {
-            Link::Udp {
-                hub, peer, local, ..
-            } => {
-                let req = self.factory.build(*local);
-                let sent_at = Instant::now();
-                hub.send_to(&req.bytes, *peer)
-                    .await
-                    .map_err(|source| TransportError::Send {
-                        peer: *peer,
-                        source,
-                    })?;
-                Ok((req.key, *peer, sent_at))
-            }
+            Link::Udp { local, .. } => Ok(*local),
             Link::Stream => {
                 if self.stream.as_ref().is_none_or(|c| c.is_closed()) {
                     self.stream = None;
@@ -436,17 +459,42 @@ impl TargetProbe {
                     *tls_handshake_duration = connected.tls_handshake;
                     self.stream = Some(connected.conn);
                 }
+                match self.stream.as_ref() {
+                    Some(conn) => Ok(conn.local),
+                    None => Err(TransportError::Backoff(Duration::ZERO)),
+                }
+            }
+        }
+    }
+
+    /// Writes one prepared request; returns where it went and when.
+    pub(super) async fn transmit(
+        &mut self,
+        link: &mut Link,
+        bytes: &[u8],
+    ) -> Result<(SocketAddr, Instant), TransportError> {
+        match link {
+            Link::Udp { hub, peer, .. } => {
+                let sent_at = Instant::now();
+                hub.send_to(bytes, *peer)
+                    .await
+                    .map_err(|source| TransportError::Send {
+                        peer: *peer,
+                        source,
+                    })?;
+                Ok((*peer, sent_at))
+            }
+            Link::Stream => {
                 let Some(conn) = self.stream.as_mut() else {
                     return Err(TransportError::Backoff(Duration::ZERO));
                 };
-                let req = self.factory.build(conn.local);
                 let peer = conn.peer;
                 let sent_at = Instant::now();
-                if let Err(e) = conn.send(&req.bytes, self.cfg.timeout).await {
+                if let Err(e) = conn.send(bytes, self.cfg.timeout).await {
                     self.stream = None;
                     return Err(e);
                 }
-                Ok((req.key, peer, sent_at))
+                Ok((peer, sent_at))
             }
         }
     }
@@ -497,6 +545,7 @@ impl TargetProbe {
             connect_duration,
             tls_handshake_duration,
             dropped,
+            register: None,
         }
     }
 }
@@ -559,7 +608,7 @@ async fn acquire(limiter: Option<Arc<Semaphore>>) -> Option<OwnedSemaphorePermit
     }
 }
 
-async fn recv(link: &mut Link, stream: &mut Option<StreamConn>) -> Option<Inbound> {
+pub(super) async fn recv(link: &mut Link, stream: &mut Option<StreamConn>) -> Option<Inbound> {
     match link {
         Link::Udp { rx, .. } => rx.recv().await,
         Link::Stream => match stream {
@@ -569,7 +618,7 @@ async fn recv(link: &mut Link, stream: &mut Option<StreamConn>) -> Option<Inboun
     }
 }
 
-fn try_recv(link: &mut Link, stream: &mut Option<StreamConn>) -> Option<Inbound> {
+pub(super) fn try_recv(link: &mut Link, stream: &mut Option<StreamConn>) -> Option<Inbound> {
     match link {
         Link::Udp { rx, .. } => rx.try_recv().ok(),
         Link::Stream => stream.as_mut().and_then(|c| c.rx.try_recv().ok()),

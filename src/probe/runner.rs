@@ -1,9 +1,12 @@
 //! The scheduler task: starts every target's rounds on the [`Schedule`], at most one round per
 //! target at a time, with requests in flight capped across all targets, and hands each report to
 //! the engine with an awaited send (probes are few; back-pressure just delays the next report).
-//! Stops on the shutdown token: rounds in progress are abandoned, no report is half-sent.
+//! Stops on the shutdown token: rounds in progress are abandoned, no report is half-sent; then
+//! REGISTER probes that may still hold a binding (a round cut short) unREGISTER, all at once,
+//! within a bounded grace time — unless they are configured `keep_registered`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -109,13 +112,60 @@ pub async fn run_with_clock(
             }
         }
     }
+    // Rounds see the cancellation and hand their probe back; give them a moment.
+    let grace = Duration::from_secs(1);
+    let _ = tokio::time::timeout(grace, async {
+        while let Some(done) = rounds.join_next().await {
+            if let Ok((index, probe, _)) = done {
+                probes[index] = Some(probe);
+            }
+        }
+    })
+    .await;
     rounds.shutdown().await;
+    unregister_all(&mut probes).await;
     info!(
         skipped_busy = busy_skips,
         skipped_late = schedule.skipped(),
         stray_datagrams = ctx.stray_datagrams(),
         "probe scheduler stopped"
     );
+}
+
+/// unREGISTERs every probe that may hold a binding, concurrently, within twice the longest
+/// timeout (plus a second): shutdown must not hang on an unreachable registrar.
+async fn unregister_all(probes: &mut [Option<TargetProbe>]) {
+    let mut pending: JoinSet<(String, bool)> = JoinSet::new();
+    let mut limit = Duration::ZERO;
+    for probe in probes.iter_mut() {
+        if let Some(mut p) = probe.take_if(|p| p.needs_unregister()) {
+            limit = limit.max(p.config().timeout * 2);
+            pending.spawn(async move {
+                let ok = p.unregister().await;
+                (p.config().name.clone(), ok)
+            });
+        }
+    }
+    if pending.is_empty() {
+        return;
+    }
+    let deadline = limit + Duration::from_secs(1);
+    let _ = tokio::time::timeout(deadline, async {
+        while let Some(done) = pending.join_next().await {
+            match done {
+                Ok((target, true)) => debug!(target, "probe binding removed at shutdown"),
+                Ok((target, false)) => {
+                    warn!(
+                        target,
+                        "probe unregister at shutdown failed; the binding expires on its own"
+                    )
+                }
+                Err(_) => {}
+            }
+        }
+    })
+    .await;
+    pending.shutdown().await;
 }
 
 async fn sleep_until_opt(at: Option<Instant>) {

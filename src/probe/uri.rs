@@ -1,431 +1,45 @@
-//! Probe target URIs: `sip:`/`sips:` `[user@]host[:port][;params]`, IPv6 in brackets, and the
-//! RFC 3263 transport choice short of NAPTR/SRV. Owns parsing and A/AAAA resolution of a target;
-//! must not build messages or open sockets.
+//! Resolving a probe target (the parsing is [`crate::sip::uri`]'s, re-exported here): a numeric
+//! host as is, a name through the system resolver (A/AAAA) on every call. SRV and NAPTR
+//! (RFC 3263 §4.1–4.2) are not consulted.
 
-use std::fmt;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
-use crate::config::SipTransport;
+pub use crate::sip::uri::*;
 
-/// Default port for UDP and TCP (RFC 3261 §18.1.1).
-pub const DEFAULT_PORT: u16 = 5060;
-/// Default port for TLS (RFC 3261 §18.1.1).
-pub const DEFAULT_TLS_PORT: u16 = 5061;
-
-/// URI scheme of a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scheme {
-    /// `sip:`.
-    Sip,
-    /// `sips:` (TLS required end to end).
-    Sips,
-}
-
-/// The host part, as written.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TargetHost {
-    /// A numeric IPv4 or IPv6 address (IPv6 was written in brackets).
-    Ip(IpAddr),
-    /// A DNS name, lowercased.
-    Name(String),
-}
-
-impl fmt::Display for TargetHost {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TargetHost::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]"),
-            TargetHost::Ip(IpAddr::V4(ip)) => write!(f, "{ip}"),
-            TargetHost::Name(name) => f.write_str(name),
-        }
-    }
-}
-
-/// A parsed probe target, so that a typo in `probes.sip[].target` is an error at load time rather
-/// than a probe that silently never answers.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TargetUri {
-    /// `sip` or `sips`.
-    pub scheme: Scheme,
-    /// The user part, when one was given (kept in the Request-URI).
-    pub user: Option<String>,
-    /// Host.
-    pub host: TargetHost,
-    /// Port as written; [`TargetUri::port`] applies the default.
-    pub port: Option<u16>,
-    /// Transport: the `transport=` parameter, else UDP for `sip:` and TLS for `sips:`.
-    pub transport: SipTransport,
-}
-
-/// Why a target URI was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UriError {
-    /// Not `sip:` or `sips:`.
-    #[error("expected a uri like \"sip:host[:port][;transport=udp]\", got {0:?}")]
-    Scheme(String),
-    /// Nothing after the scheme (or after `user@`).
-    #[error("missing host in {0:?}")]
-    MissingHost(String),
-    /// `[` without a valid IPv6 address and `]`.
-    #[error("invalid ipv6 reference in {0:?} (expected \"[2001:db8::1]\")")]
-    BadIpv6(String),
-    /// An unbracketed IPv6 address or a stray colon.
-    #[error("invalid host in {0:?} (ipv6 addresses go in brackets: \"sip:[::1]:5060\")")]
-    BadHost(String),
-    /// A port that is not 1..=65535.
-    #[error("invalid port in {0:?} (expected 1 to 65535)")]
-    BadPort(String),
-    /// A transport other than udp, tcp or tls.
-    #[error("unsupported transport {transport:?} in {uri:?} (expected udp, tcp or tls)")]
-    Transport {
-        /// The transport as written.
-        transport: String,
-        /// The URI.
-        uri: String,
-    },
-    /// `sips:` with `transport=udp`.
-    #[error("a sips: uri needs tls, but {0:?} asks for udp")]
-    SipsOverUdp(String),
-    /// `?headers` in a target.
-    #[error("uri headers (\"?...\") are not supported in a probe target: {0:?}")]
-    Headers(String),
-}
-
-impl TargetUri {
-    /// Parses `sip:host[:port][;transport=udp|tcp|tls]` (and `sips:`), with IPv6 in brackets.
-    pub fn parse(input: &str) -> Result<TargetUri, UriError> {
-        let raw = input.trim();
-        let (scheme, rest) = split_scheme(raw).ok_or_else(|| UriError::Scheme(raw.into()))?;
-        if rest.contains('?') {
-            return Err(UriError::Headers(raw.into()));
-        }
-        let (addr, params) = match rest.find(';') {
-            Some(at) => (&rest[..at], &rest[at + 1..]),
-            None => (rest, ""),
-        };
-        let (user, hostport) = match addr.rfind('@') {
-            Some(at) => (Some(&addr[..at]), &addr[at + 1..]),
-            None => (None, addr),
-        };
-        if hostport.is_empty() {
-            return Err(UriError::MissingHost(raw.into()));
-        }
-        let (host, port) = parse_hostport(hostport, raw)?;
-
-        let mut transport = match scheme {
-            Scheme::Sip => SipTransport::Udp,
-            Scheme::Sips => SipTransport::Tls,
-        };
-        for param in params.split(';').filter(|p| !p.is_empty()) {
-            let (name, value) = match param.find('=') {
-                Some(at) => (&param[..at], &param[at + 1..]),
-                None => (param, ""),
-            };
-            if !name.trim().eq_ignore_ascii_case("transport") {
-                continue;
+/// The socket addresses of `uri`: the numeric host with the effective port, or every A/AAAA
+/// record of the name; an error when a name has none.
+pub async fn resolve(uri: &TargetUri) -> std::io::Result<Vec<SocketAddr>> {
+    let port = uri.port();
+    match &uri.host {
+        TargetHost::Ip(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
+        TargetHost::Name(name) => {
+            let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), port))
+                .await?
+                .collect();
+            if found.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("{name} has no A or AAAA record"),
+                ));
             }
-            let value = value.trim().to_ascii_lowercase();
-            transport = match (value.as_str(), scheme) {
-                ("udp", Scheme::Sip) => SipTransport::Udp,
-                ("udp", Scheme::Sips) => return Err(UriError::SipsOverUdp(raw.into())),
-                // RFC 5630 §3.1.3: `sips:…;transport=tcp` means TLS over TCP.
-                ("tcp", Scheme::Sips) => SipTransport::Tls,
-                ("tcp", Scheme::Sip) => SipTransport::Tcp,
-                ("tls", _) => SipTransport::Tls,
-                _ => {
-                    return Err(UriError::Transport {
-                        transport: value,
-                        uri: raw.into(),
-                    });
-                }
-            };
-        }
-        Ok(TargetUri {
-            scheme,
-            user: user.filter(|u| !u.is_empty()).map(str::to_string),
-            host,
-            port,
-            transport,
-        })
-    }
-
-    /// The port to connect to: as written, else 5060, or 5061 for TLS.
-    pub fn port(&self) -> u16 {
-        self.port.unwrap_or(match self.transport {
-            SipTransport::Tls => DEFAULT_TLS_PORT,
-            SipTransport::Udp | SipTransport::Tcp => DEFAULT_PORT,
-        })
-    }
-
-    /// The default Request-URI and To URI: the target without its parameters.
-    pub fn request_uri(&self) -> String {
-        let scheme = match self.scheme {
-            Scheme::Sip => "sip",
-            Scheme::Sips => "sips",
-        };
-        let user = self
-            .user
-            .as_deref()
-            .map(|u| format!("{u}@"))
-            .unwrap_or_default();
-        match self.port {
-            Some(port) => format!("{scheme}:{user}{}:{port}", self.host),
-            None => format!("{scheme}:{user}{}", self.host),
+            Ok(found)
         }
     }
-
-    /// The name a TLS certificate is checked against by default: the host without brackets.
-    pub fn server_name(&self) -> String {
-        match &self.host {
-            TargetHost::Ip(ip) => ip.to_string(),
-            TargetHost::Name(name) => name.clone(),
-        }
-    }
-
-    /// Resolves the target to socket addresses: a numeric host as is, a name through the system
-    /// resolver (A/AAAA). SRV (RFC 3263 §4.2) is not consulted.
-    pub async fn resolve(&self) -> std::io::Result<Vec<SocketAddr>> {
-        let port = self.port();
-        match &self.host {
-            TargetHost::Ip(ip) => Ok(vec![SocketAddr::new(*ip, port)]),
-            TargetHost::Name(name) => {
-                let found: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), port))
-                    .await?
-                    .collect();
-                if found.is_empty() {
-                    return Err(std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        format!("{name} has no A or AAAA record"),
-                    ));
-                }
-                Ok(found)
-            }
-        }
-    }
-}
-
-impl fmt::Display for TargetUri {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{};transport={}",
-            self.request_uri(),
-            self.transport.as_str()
-        )
-    }
-}
-
-fn split_scheme(raw: &str) -> Option<(Scheme, &str)> {
-    let colon = raw.find(':')?;
-    let scheme = &raw[..colon];
-    let rest = &raw[colon + 1..];
-    if scheme.eq_ignore_ascii_case("sip") {
-        Some((Scheme::Sip, rest))
-    } else if scheme.eq_ignore_ascii_case("sips") {
-        Some((Scheme::Sips, rest))
-    } else {
-        None
-    }
-}
-
-fn parse_hostport(hostport: &str, raw: &str) -> Result<(TargetHost, Option<u16>), UriError> {
-    let (host, port) = if let Some(inner) = hostport.strip_prefix('[') {
-        let close = inner
-            .find(']')
-            .ok_or_else(|| UriError::BadIpv6(raw.into()))?;
-        let ip: std::net::Ipv6Addr = inner[..close]
-            .parse()
-            .map_err(|_| UriError::BadIpv6(raw.into()))?;
-        let after = &inner[close + 1..];
-        let port = match after {
-            "" => None,
-            _ => Some(
-                after
-                    .strip_prefix(':')
-                    .ok_or_else(|| UriError::BadHost(raw.into()))?,
-            ),
-        };
-        (TargetHost::Ip(IpAddr::V6(ip)), port)
-    } else {
-        let (host, port) = match hostport.find(':') {
-            Some(at) => (&hostport[..at], Some(&hostport[at + 1..])),
-            None => (hostport, None),
-        };
-        if port.is_some_and(|p| p.contains(':')) {
-            return Err(UriError::BadHost(raw.into()));
-        }
-        if host.is_empty() {
-            return Err(UriError::MissingHost(raw.into()));
-        }
-        let host = match host.parse::<std::net::Ipv4Addr>() {
-            Ok(ip) => TargetHost::Ip(IpAddr::V4(ip)),
-            Err(_) => {
-                let valid = host
-                    .split('.')
-                    .enumerate()
-                    .all(|(i, label)| valid_label(label) || (i > 0 && label.is_empty()))
-                    && !host.starts_with('.');
-                if !valid {
-                    return Err(UriError::BadHost(raw.into()));
-                }
-                TargetHost::Name(host.to_ascii_lowercase())
-            }
-        };
-        (host, port)
-    };
-    let port = match port {
-        None => None,
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 => Some(n),
-            _ => return Err(UriError::BadPort(raw.into())),
-        },
-    };
-    Ok((host, port))
-}
-
-fn valid_label(label: &str) -> bool {
-    !label.is_empty()
-        && !label.starts_with('-')
-        && !label.ends_with('-')
-        && label
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
-    #[test]
-    #[allow(clippy::type_complexity)]
-    fn parses_the_usual_shapes() {
-        let cases: &[(&str, Scheme, TargetHost, Option<u16>, SipTransport, u16)] = &[
-            (
-                "sip:pbx1.example.net",
-                Scheme::Sip,
-                TargetHost::Name("pbx1.example.net".into()),
-                None,
-                SipTransport::Udp,
-                5060,
-            ),
-            (
-                "sip:192.0.2.10:5080",
-                Scheme::Sip,
-                TargetHost::Ip(Ipv4Addr::new(192, 0, 2, 10).into()),
-                Some(5080),
-                SipTransport::Udp,
-                5080,
-            ),
-            (
-                "SIP:PBX.Example.NET;transport=TCP",
-                Scheme::Sip,
-                TargetHost::Name("pbx.example.net".into()),
-                None,
-                SipTransport::Tcp,
-                5060,
-            ),
-            (
-                "sip:sbc.example.net;transport=tls",
-                Scheme::Sip,
-                TargetHost::Name("sbc.example.net".into()),
-                None,
-                SipTransport::Tls,
-                5061,
-            ),
-            (
-                "sips:sbc.example.net",
-                Scheme::Sips,
-                TargetHost::Name("sbc.example.net".into()),
-                None,
-                SipTransport::Tls,
-                5061,
-            ),
-            (
-                "sips:sbc.example.net:5071;transport=tcp",
-                Scheme::Sips,
-                TargetHost::Name("sbc.example.net".into()),
-                Some(5071),
-                SipTransport::Tls,
-                5071,
-            ),
-            (
-                "sip:[2001:db8::10]:5062;transport=udp;lr",
-                Scheme::Sip,
-                TargetHost::Ip(IpAddr::V6("2001:db8::10".parse::<Ipv6Addr>().unwrap())),
-                Some(5062),
-                SipTransport::Udp,
-                5062,
-            ),
-            (
-                "sip:[::1]",
-                Scheme::Sip,
-                TargetHost::Ip(IpAddr::V6(Ipv6Addr::LOCALHOST)),
-                None,
-                SipTransport::Udp,
-                5060,
-            ),
-        ];
-        for (input, scheme, host, port, transport, effective) in cases {
-            let uri = TargetUri::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
-            assert_eq!(uri.scheme, *scheme, "{input}");
-            assert_eq!(&uri.host, host, "{input}");
-            assert_eq!(uri.port, *port, "{input}");
-            assert_eq!(uri.transport, *transport, "{input}");
-            assert_eq!(uri.port(), *effective, "{input}");
-        }
-    }
-
-    #[test]
-    fn request_uri_drops_params_and_keeps_user_and_brackets() {
-        let uri = TargetUri::parse("sip:ping@[2001:db8::10]:5062;transport=tcp").unwrap();
-        assert_eq!(uri.user.as_deref(), Some("ping"));
-        assert_eq!(uri.request_uri(), "sip:ping@[2001:db8::10]:5062");
-        assert_eq!(uri.server_name(), "2001:db8::10");
-        let uri = TargetUri::parse("sips:sbc.example.net").unwrap();
-        assert_eq!(uri.request_uri(), "sips:sbc.example.net");
-    }
-
-    #[test]
-    #[allow(clippy::type_complexity)]
-    fn refuses_bad_targets_with_a_reason() {
-        let cases: &[(&str, fn(&UriError) -> bool)] = &[
-            ("http://x", |e| matches!(e, UriError::Scheme(_))),
-            ("pbx.example.net", |e| matches!(e, UriError::Scheme(_))),
-            ("sip:", |e| matches!(e, UriError::MissingHost(_))),
-            ("sip:user@", |e| matches!(e, UriError::MissingHost(_))),
-            ("sip:2001:db8::1", |e| matches!(e, UriError::BadHost(_))),
-            ("sip:[2001:db8::zz]", |e| matches!(e, UriError::BadIpv6(_))),
-            ("sip:[::1", |e| matches!(e, UriError::BadIpv6(_))),
-            ("sip:[::1]5060", |e| matches!(e, UriError::BadHost(_))),
-            ("sip:host:0", |e| matches!(e, UriError::BadPort(_))),
-            ("sip:host:70000", |e| matches!(e, UriError::BadPort(_))),
-            ("sip:host:", |e| matches!(e, UriError::BadPort(_))),
-            ("sip:host;transport=sctp", |e| {
-                matches!(e, UriError::Transport { .. })
-            }),
-            ("sips:host;transport=udp", |e| {
-                matches!(e, UriError::SipsOverUdp(_))
-            }),
-            ("sip:host?subject=x", |e| matches!(e, UriError::Headers(_))),
-            ("sip:bad host", |e| matches!(e, UriError::BadHost(_))),
-            ("sip:-bad.example", |e| matches!(e, UriError::BadHost(_))),
-        ];
-        for (input, check) in cases {
-            let err = TargetUri::parse(input).expect_err(input);
-            assert!(check(&err), "{input}: unexpected {err:?}");
-            assert!(err.to_string().contains(input.trim()), "{err}");
-        }
-    }
 
     #[tokio::test]
     async fn numeric_hosts_resolve_without_dns() {
         let uri = TargetUri::parse("sip:[::1]:5099").unwrap();
         assert_eq!(
-            uri.resolve().await.unwrap(),
+            resolve(&uri).await.unwrap(),
             vec!["[::1]:5099".parse::<SocketAddr>().unwrap()]
         );
         let uri = TargetUri::parse("sip:localhost:5099").unwrap();
-        let found = uri.resolve().await.unwrap();
+        let found = resolve(&uri).await.unwrap();
         assert!(
             found
                 .iter()

@@ -141,7 +141,11 @@ fn every_commented_example_in_the_example_file_is_valid() {
     assert_eq!(c.sources[0].preset, Preset::AsteriskCdrCsv);
     assert_eq!(c.sources[0].matches["host.name"], "pbx1");
 
-    assert_eq!(c.probes.sip.len(), 2);
+    assert_eq!(c.probes.sip.len(), 3);
+    assert_eq!(
+        c.probes.sip[2].method,
+        callpulse::config::ProbeMethod::Register
+    );
     let pbx = &c.probes.sip[0];
     assert_eq!(pbx.name, "pbx1");
     assert_eq!(pbx.target, "sip:192.0.2.10:5060;transport=udp");

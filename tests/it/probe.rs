@@ -558,3 +558,543 @@ async fn runner_skips_invalid_targets_and_ends_when_the_engine_is_gone() {
         .expect("runner ends once the engine is gone")
         .unwrap();
 }
+
+// ---------------------------------------------------------------------------------------------
+// REGISTER against the in-process registrar
+
+use callpulse::config::{PasswordSource, ProbeAuth, ProbeMethod};
+use callpulse::probe::responder::Registrar;
+use callpulse::probe::{RegisterOutcome, RegisterResult};
+use callpulse::sip::digest::{Algorithm, Secret};
+
+const PASSWORD: &str = "pw-7c1e9d0a-probe";
+
+fn register_cfg(target: String, password: &str) -> SipProbeConfig {
+    let mut c = SipProbeConfig::new("reg-alice", &target);
+    c.method = ProbeMethod::Register;
+    c.timeout = Duration::from_millis(1000);
+    c.register.aor = Some("sip:alice@callpulse.test".into());
+    c.register.auth = Some(ProbeAuth {
+        username: "alice".into(),
+        password: PasswordSource::Value(Secret::new(password)),
+        realm: None,
+    });
+    c
+}
+
+async fn registrar(r: Registrar) -> Responder {
+    responder(ResponderBehaviour {
+        registrar: Some(r),
+        ..ResponderBehaviour::default()
+    })
+    .await
+}
+
+fn reg(r: &ProbeReport) -> &RegisterResult {
+    r.register.as_ref().expect("a register result")
+}
+
+fn step_statuses(r: &RegisterResult) -> Vec<Option<u16>> {
+    r.steps
+        .iter()
+        .map(|s| match s.result {
+            RequestOutcome::Answered { status, .. } => Some(status),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bindings(s: &ResponderStats) -> Vec<(String, String, u32)> {
+    s.bindings.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn register_answers_an_md5_challenge_and_unregisters_over_udp_and_tcp() {
+    let peer = registrar(Registrar::new("alice", PASSWORD)).await;
+    for transport in ["udp", "tcp"] {
+        let report = one_round(register_cfg(
+            format!("sip:{};transport={transport}", peer.addr),
+            PASSWORD,
+        ))
+        .await;
+        let r = reg(&report);
+        assert_eq!(r.outcome, RegisterOutcome::Ok, "{transport}: {r:?}");
+        assert!(report.up && report.outcomes.is_empty());
+        assert_eq!(step_statuses(r), [Some(401), Some(200), Some(200)], "{r:?}");
+        assert_eq!(
+            r.steps
+                .iter()
+                .map(|s| (s.expires, s.authorized))
+                .collect::<Vec<_>>(),
+            [(120, false), (120, true), (0, true)],
+            "challenge, answer, unREGISTER with a preemptive answer"
+        );
+        let d = r.duration.expect("a duration");
+        assert!(
+            d > Duration::ZERO && d < Duration::from_millis(500),
+            "{d:?}"
+        );
+        let contact = r.contact.clone().unwrap();
+        assert!(contact.starts_with("sip:alice@127.0.0.1:"), "{contact}");
+        assert_eq!(contact.ends_with(";transport=tcp"), transport == "tcp");
+        assert!(
+            r.bindings.iter().any(|b| b.contains(&contact)),
+            "the 200 lists our binding: {:?}",
+            r.bindings
+        );
+        assert_eq!(r.unregistered, Some(true));
+        assert!(bindings(&peer.stats).is_empty(), "unREGISTER removed it");
+        assert_eq!(report.loss_ratio, 0.0);
+    }
+    assert_eq!(peer.stats.unregistered.load(Ordering::SeqCst), 2);
+    assert_eq!(peer.stats.auth_failures.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn register_prefers_the_first_offered_algorithm_sha256() {
+    let mut r = Registrar::new("alice", PASSWORD);
+    r.algorithms = vec![Algorithm::Sha256, Algorithm::Md5];
+    let peer = registrar(r).await;
+    let report = one_round(register_cfg(format!("sip:{}", peer.addr), PASSWORD)).await;
+    assert_eq!(reg(&report).outcome, RegisterOutcome::Ok, "{report:?}");
+    let used = peer.stats.answered_with.lock().unwrap().clone();
+    assert_eq!(used, ["SHA-256", "SHA-256"], "REGISTER and unREGISTER");
+}
+
+#[tokio::test]
+async fn register_with_a_wrong_password_is_auth_failed() {
+    let peer = registrar(Registrar::new("alice", PASSWORD)).await;
+    let report = one_round(register_cfg(format!("sip:{}", peer.addr), "Wr0ng-9e4b")).await;
+    let r = reg(&report);
+    assert_eq!(r.outcome, RegisterOutcome::AuthFailed, "{r:?}");
+    assert_eq!((r.status, r.duration), (Some(401), None));
+    assert_eq!(step_statuses(r), [Some(401), Some(401)]);
+    assert!(!report.up);
+    assert_eq!(peer.stats.auth_failures.load(Ordering::SeqCst), 1);
+    assert!(bindings(&peer.stats).is_empty());
+    let mut probe = TargetProbe::new(
+        register_cfg(format!("sip:{}", peer.addr), "Wr0ng-9e4b"),
+        ProbeContext::new(None),
+    )
+    .unwrap();
+    assert_eq!(
+        reg(&probe.round().await).outcome,
+        RegisterOutcome::AuthFailed
+    );
+    assert!(
+        !probe.needs_unregister(),
+        "a refused REGISTER bound nothing"
+    );
+    let detail = r.detail.clone().unwrap();
+    assert!(
+        detail.contains("401") && !detail.contains("Wr0ng-9e4b"),
+        "{detail}"
+    );
+    assert!(!format!("{report:?}").contains("Wr0ng-9e4b"));
+
+    // No credentials at all: the challenge cannot be answered.
+    let mut c = register_cfg(format!("sip:{}", peer.addr), PASSWORD);
+    c.register.auth = None;
+    let report = one_round(c).await;
+    assert_eq!(reg(&report).outcome, RegisterOutcome::AuthFailed);
+    assert_eq!(step_statuses(reg(&report)), [Some(401)]);
+}
+
+#[tokio::test]
+async fn register_answers_stale_once_and_a_407_proxy_challenge() {
+    let mut r = Registrar::new("alice", PASSWORD);
+    r.stale_once = true;
+    r.proxy = true;
+    r.algorithms = vec![Algorithm::Sha256];
+    let peer = registrar(r).await;
+    let report = one_round(register_cfg(format!("sip:{}", peer.addr), PASSWORD)).await;
+    let r = reg(&report);
+    assert_eq!(r.outcome, RegisterOutcome::Ok, "{r:?}");
+    assert_eq!(
+        step_statuses(r),
+        [Some(407), Some(407), Some(200), Some(200)],
+        "challenge, stale=true, 200, unREGISTER"
+    );
+    assert!(
+        r.steps[3].authorized,
+        "the unREGISTER answers the last challenge"
+    );
+    // A second stale is not answered again: with stale_once spent, a wrong answer fails.
+    let report = one_round(register_cfg(format!("sip:{}", peer.addr), "wrong")).await;
+    assert_eq!(reg(&report).outcome, RegisterOutcome::AuthFailed);
+}
+
+#[tokio::test]
+async fn register_retries_a_423_with_min_expires_and_keeps_it() {
+    let mut r = Registrar::new("alice", PASSWORD);
+    r.min_expires = Some(1800);
+    let peer = registrar(r).await;
+    let mut c = register_cfg(format!("sip:{}", peer.addr), PASSWORD);
+    c.register.keep_registered = true;
+    let mut probe = TargetProbe::new(c, ProbeContext::new(None)).unwrap();
+    let report = probe.round().await;
+    let r = reg(&report);
+    assert_eq!(r.outcome, RegisterOutcome::Ok, "{r:?}");
+    assert_eq!(step_statuses(r), [Some(401), Some(423), Some(200)]);
+    assert_eq!(r.steps[2].expires, 1800);
+    assert_eq!(r.unregistered, None, "keep_registered: no unREGISTER");
+    assert_eq!(bindings(&peer.stats).len(), 1);
+    assert_eq!(bindings(&peer.stats)[0].2, 1800);
+    // The next round asks for 1800 straight away and refreshes the same binding.
+    let report = probe.round().await;
+    assert_eq!(step_statuses(reg(&report)), [Some(401), Some(200)]);
+    assert_eq!(bindings(&peer.stats).len(), 1);
+    // What shutdown does for a probe holding a binding.
+    assert!(probe.unregister().await);
+    assert!(bindings(&peer.stats).is_empty());
+}
+
+#[tokio::test]
+async fn register_timeouts_retransmit_on_udp_and_connect_errors_are_errors() {
+    // A bound socket that never answers.
+    let silent = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut c = register_cfg(format!("sip:{}", silent.local_addr().unwrap()), PASSWORD);
+    c.timeout = Duration::from_millis(1200);
+    let report = one_round(c).await;
+    let r = reg(&report);
+    assert_eq!(r.outcome, RegisterOutcome::Timeout, "{r:?}");
+    assert_eq!(r.steps.len(), 1);
+    assert_eq!(
+        r.steps[0].retransmissions, 1,
+        "Timer E: at 500 ms, next due at 1.5 s"
+    );
+    let mut buf = [0u8; 2048];
+    let mut received = 0;
+    while let Ok(Ok(_)) =
+        tokio::time::timeout(Duration::from_millis(50), silent.recv_from(&mut buf)).await
+    {
+        received += 1;
+    }
+    assert_eq!(received, 2, "the request and one retransmission");
+    assert_eq!(report.loss_ratio, 1.0);
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let report = one_round(register_cfg(format!("sip:{addr};transport=tcp"), PASSWORD)).await;
+    assert_eq!(reg(&report).outcome, RegisterOutcome::Error);
+}
+
+#[tokio::test]
+async fn register_oneshot_prints_steps_duration_and_exit_code() {
+    let peer = registrar(Registrar::new("alice", PASSWORD)).await;
+    let (code, out) = run_oneshot(register_cfg(format!("sip:{}", peer.addr), PASSWORD)).await;
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("step=1 REGISTER expires=120 status=401"),
+        "{out}"
+    );
+    assert!(
+        out.contains("step=2 REGISTER expires=120 (digest) status=200"),
+        "{out}"
+    );
+    assert!(
+        out.contains("step=3 unREGISTER (digest) status=200"),
+        "{out}"
+    );
+    assert!(out.contains("outcome: ok, register duration "), "{out}");
+    assert!(out.contains("result: healthy"), "{out}");
+    assert!(!out.contains(PASSWORD));
+    let (code, out) = run_oneshot(register_cfg(format!("sip:{}", peer.addr), "bad")).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("outcome: auth_failed"), "{out}");
+}
+
+#[tokio::test]
+async fn register_cli_reads_the_password_from_the_environment_only() {
+    let peer = registrar(Registrar::new("alice", PASSWORD)).await;
+    let bin = env!("CARGO_BIN_EXE_callpulse");
+    let uri = format!("sip:{};transport=tcp", peer.addr);
+    let run = move |pw: Option<&str>| {
+        let mut cmd = std::process::Command::new(bin);
+        cmd.args(["probe", &uri, "--method", "register", "--user", "alice"]);
+        cmd.args(["--aor", "sip:alice@callpulse.test", "--timeout", "1s"]);
+        cmd.env_remove("CALLPULSE_PROBE_PASSWORD");
+        if let Some(pw) = pw {
+            cmd.env("CALLPULSE_PROBE_PASSWORD", pw);
+        }
+        cmd.output().unwrap()
+    };
+    let ok = tokio::task::spawn_blocking(move || {
+        let ok = run(Some(PASSWORD));
+        let bad = run(Some("not-the-password"));
+        let none = run(None);
+        (ok, bad, none)
+    })
+    .await
+    .unwrap();
+    let (ok, bad, none) = ok;
+    let text = |o: &std::process::Output| {
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        )
+    };
+    assert_eq!(ok.status.code(), Some(0), "{}", text(&ok));
+    assert!(text(&ok).contains("outcome: ok"), "{}", text(&ok));
+    assert_eq!(bad.status.code(), Some(1), "{}", text(&bad));
+    assert!(!text(&bad).contains("not-the-password"));
+    assert!(!text(&ok).contains(PASSWORD));
+    // A missing password is a usage error (64), not "unreachable" (2).
+    assert_eq!(none.status.code(), Some(64));
+    assert!(
+        text(&none).contains("CALLPULSE_PROBE_PASSWORD"),
+        "{}",
+        text(&none)
+    );
+}
+
+#[test]
+fn register_passwords_never_reach_validate_output() {
+    let dir = std::env::temp_dir().join(format!("cp-reg-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let secret = "Sup3r-Secret-7f3a";
+    let run = |yaml: &str| {
+        let path = dir.join("callpulse.yaml");
+        std::fs::write(&path, yaml).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_callpulse"))
+            .args(["validate", "--config"])
+            .arg(&path)
+            .env("CP_TEST_PROBE_PASS", secret)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let base = "probes:\n  sip:\n    - name: reg-alice\n      method: REGISTER\n      target: \"sip:pbx.example.net;transport=tls\"\n      aor: \"sip:alice@example.net\"\n";
+    let (code, out) = run(&format!(
+        "{base}      auth: {{ username: alice, password: \"${{env:CP_TEST_PROBE_PASS}}\" }}\n"
+    ));
+    assert_eq!(code, Some(0), "{out}");
+    assert!(!out.contains(secret), "{out}");
+    // Another problem in the same probe: the report lists it, never the password.
+    let (code, out) = run(&format!(
+        "{base}      count: 3\n      auth: {{ username: alice, password: \"${{env:CP_TEST_PROBE_PASS}}\" }}\n"
+    ));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(
+        out.contains("count: does not apply to method REGISTER"),
+        "{out}"
+    );
+    assert!(!out.contains(secret), "{out}");
+    // A literal password is refused without being echoed.
+    let (code, out) = run(&format!(
+        "{base}      auth: {{ username: alice, password: {secret} }}\n"
+    ));
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("must come from the environment"), "{out}");
+    assert!(!out.contains(secret), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn register_config_keys_are_validated_together() {
+    use callpulse::config::parse_str_with_env;
+    let env = |name: &str| (name == "PROBE_PASS").then(|| "env-pw-1d2c".to_string());
+    let head =
+        "probes:\n  sip:\n    - name: reg\n      target: \"sip:pbx.example.net;transport=tls\"\n";
+    let c = parse_str_with_env(
+        &format!(
+            "{head}      method: REGISTER\n      aor: \"sip:alice@example.net\"\n      expires: 300s\n      keep_registered: true\n      auth: {{ username: alice, password: \"${{env:PROBE_PASS}}\", realm: example.net }}\n"
+        ),
+        "t.yaml",
+        &env,
+    )
+    .unwrap();
+    let p = &c.probes.sip[0];
+    assert_eq!(p.method, ProbeMethod::Register);
+    assert_eq!(p.register.aor.as_deref(), Some("sip:alice@example.net"));
+    assert_eq!(p.register.expires, Some(Duration::from_secs(300)));
+    assert!(p.register.keep_registered);
+    let auth = p.register.auth.as_ref().unwrap();
+    assert_eq!(
+        (auth.username.as_str(), auth.realm.as_deref()),
+        ("alice", Some("example.net"))
+    );
+    assert!(matches!(&auth.password, PasswordSource::Value(s) if s.expose() == "env-pw-1d2c"));
+    assert!(
+        !format!("{c:?}").contains("env-pw-1d2c"),
+        "Debug never shows it"
+    );
+
+    let c = parse_str_with_env(
+        &format!("{head}      method: REGISTER\n      auth: {{ username: alice, password_file: /run/pw }}\n"),
+        "t.yaml",
+        &env,
+    )
+    .unwrap();
+    assert!(matches!(
+        &c.probes.sip[0].register.auth.as_ref().unwrap().password,
+        PasswordSource::File(p) if p.to_str() == Some("/run/pw")
+    ));
+
+    for (body, path, needle) in [
+        (
+            "      method: register\n",
+            "probes.sip[0].method",
+            "expected one of OPTIONS, REGISTER",
+        ),
+        (
+            "      aor: \"sip:a@b\"\n",
+            "probes.sip[0].aor",
+            "does not apply to method OPTIONS",
+        ),
+        (
+            "      method: REGISTER\n      up_codes: [200]\n",
+            "probes.sip[0].up_codes",
+            "does not apply to method REGISTER",
+        ),
+        (
+            "      method: REGISTER\n      auth: { username: alice }\n",
+            "probes.sip[0].auth",
+            "needs password",
+        ),
+        (
+            "      method: REGISTER\n      auth: { username: alice, password: \"${env:PROBE_PASS}\", password_file: /x }\n",
+            "probes.sip[0].auth",
+            "not both",
+        ),
+        (
+            "      method: REGISTER\n      auth: { username: alice, password: \"pre-${env:PROBE_PASS}\" }\n",
+            "probes.sip[0].auth.password",
+            "must come from the environment",
+        ),
+        (
+            "      method: REGISTER\n      auth: { username: alice, password: \"${env:NOPE:-literal-pw}\" }\n",
+            "probes.sip[0].auth.password",
+            "without a default",
+        ),
+        (
+            "      method: REGISTER\n      auth: { password: \"${env:PROBE_PASS}\" }\n",
+            "probes.sip[0].auth",
+            "missing required key \"username\"",
+        ),
+        (
+            "      method: REGISTER\n      expires: 1500ms\n",
+            "probes.sip[0].expires",
+            "whole seconds",
+        ),
+        (
+            "      method: REGISTER\n      keep_registered: true\n      expires: 60s\n",
+            "probes.sip[0].expires",
+            "outlive the interval",
+        ),
+        (
+            "      method: REGISTER\n      timeout: 10s\n",
+            "probes.sip[0].interval",
+            "6 × timeout",
+        ),
+    ] {
+        let err = parse_str_with_env(&format!("{head}{body}"), "t.yaml", &env).unwrap_err();
+        let p = err
+            .problems
+            .iter()
+            .find(|p| p.path == path)
+            .unwrap_or_else(|| panic!("{path} in {err}"));
+        assert!(p.message.contains(needle), "{body}: {}", p.message);
+        assert!(!err.to_string().contains("env-pw-1d2c"), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn register_over_tls_and_ipv6() {
+    let pki = pki();
+    let stop = CancellationToken::new();
+    let (addr, stats) = spawn_tls_responder(
+        "127.0.0.1:0".parse().unwrap(),
+        ResponderBehaviour {
+            registrar: Some(Registrar::new("alice", PASSWORD)),
+            ..ResponderBehaviour::default()
+        },
+        pki.server.clone(),
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    let _stop = stop.drop_guard();
+    let mut c = register_cfg(
+        format!("sip:localhost:{};transport=tls", addr.port()),
+        PASSWORD,
+    );
+    c.tls.ca_file = Some(pki.ca_file.clone());
+    let report = one_round(c).await;
+    let r = reg(&report);
+    assert_eq!(r.outcome, RegisterOutcome::Ok, "{r:?}");
+    assert!(r.contact.as_deref().unwrap().ends_with(";transport=tls"));
+    assert!(report.tls_handshake_duration.is_some());
+    assert_eq!(stats.unregistered.load(Ordering::SeqCst), 1);
+
+    if std::net::UdpSocket::bind("[::1]:0").is_ok() {
+        let peer = responder_at(
+            "[::1]:0".parse().unwrap(),
+            ResponderBehaviour {
+                registrar: Some(Registrar::new("alice", PASSWORD)),
+                ..ResponderBehaviour::default()
+            },
+        )
+        .await;
+        for transport in ["udp", "tcp"] {
+            let c = register_cfg(
+                format!("sip:[::1]:{};transport={transport}", peer.addr.port()),
+                PASSWORD,
+            );
+            let report = one_round(c).await;
+            let r = reg(&report);
+            assert_eq!(r.outcome, RegisterOutcome::Ok, "{transport}: {r:?}");
+            assert!(
+                r.contact
+                    .as_deref()
+                    .unwrap()
+                    .starts_with("sip:alice@[::1]:"),
+                "{r:?}"
+            );
+        }
+    } else {
+        eprintln!("no ipv6 loopback here; ipv6 part skipped");
+    }
+}
+
+#[tokio::test]
+async fn runner_unregisters_a_round_cut_short_at_shutdown() {
+    let peer = responder(ResponderBehaviour {
+        registrar: Some(Registrar::new("alice", PASSWORD)),
+        delay: Duration::from_millis(300),
+        ..ResponderBehaviour::default()
+    })
+    .await;
+    let mut c = register_cfg(format!("sip:{}", peer.addr), PASSWORD);
+    c.interval = Duration::from_secs(30);
+    let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+    let shutdown = CancellationToken::new();
+    let runner = tokio::spawn(callpulse::probe::run(vec![c], 8, tx, shutdown.clone()));
+    // The first REGISTER is out (its 401 is 300 ms away) when shutdown comes.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(peer.stats.registers.load(Ordering::SeqCst), 1);
+    shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(5), runner)
+        .await
+        .expect("runner stops within its unregister deadline")
+        .unwrap();
+    assert!(
+        rx.recv().await.is_none(),
+        "no report for the abandoned round"
+    );
+    assert_eq!(
+        peer.stats.unregistered.load(Ordering::SeqCst),
+        1,
+        "an Expires: 0 REGISTER went out and was accepted"
+    );
+    assert!(bindings(&peer.stats).is_empty());
+}

@@ -1,5 +1,6 @@
 //! probe_interop tests: the prober against real SIP peers on 127.0.0.1 — Kamailio (stateless
-//! `sl_send_reply`, tests/kamailio/kamailio.cfg) and SIPp as a UAS (tests/sipp/*.xml).
+//! `sl_send_reply`, tests/kamailio/kamailio.cfg; a digest-authenticating registrar,
+//! tests/kamailio/registrar.cfg) and SIPp as a UAS (tests/sipp/*.xml).
 //! `#[ignore]`d: `.ci/run` installs Debian's `kamailio` and `sip-tester`, then runs them with
 //! `cargo test --test it -- --ignored probe_interop::`.
 
@@ -8,8 +9,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use callpulse::config::SipProbeConfig;
-use callpulse::probe::{ProbeContext, ProbeReport, RequestOutcome, TargetProbe, oneshot};
+use callpulse::config::{PasswordSource, ProbeAuth, ProbeMethod, SipProbeConfig};
+use callpulse::probe::{
+    ProbeContext, ProbeReport, RegisterOutcome, RegisterResult, RequestOutcome, TargetProbe,
+    oneshot,
+};
+use callpulse::sip::digest::Secret;
 
 fn have(binary: &str) -> bool {
     Command::new("which")
@@ -131,6 +136,58 @@ fn start_kamailio() -> (Peer, u16) {
         std::thread::sleep(Duration::from_millis(50));
     }
     panic!("kamailio never listened on tcp {port}:\n{}", peer.log());
+}
+
+/// Kamailio as a registrar (auth + registrar + usrloc in memory) for user alice with `password`,
+/// challenging with SHA-256 instead of MD5 when asked; returns the peer, its port and the ctl
+/// socket for `kamcmd`.
+fn start_registrar(password: &str, sha256: bool) -> (Peer, u16, String) {
+    require("kamailio");
+    let port = free_port();
+    let dir = temp_dir("registrar");
+    let ctl = format!("unix:{}", dir.join("ctl").display());
+    let cfg = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/kamailio/registrar.cfg");
+    let mut cmd = Command::new("kamailio");
+    cmd.env("CP_PASS", password)
+        .arg("-f")
+        .arg(&cfg)
+        .arg("-A")
+        .arg(format!("CP_PORT={port}"))
+        .arg("-A")
+        .arg(format!("CP_CTL=\"{ctl}\""));
+    if sha256 {
+        cmd.args(["-A", "CP_SHA256"]);
+    }
+    cmd.args(["-DD", "-E"])
+        .arg("-Y")
+        .arg(&dir)
+        .arg("-P")
+        .arg(dir.join("kamailio.pid"))
+        .arg("-w")
+        .arg(&dir);
+    let mut peer = spawn("kamailio-registrar", &mut cmd, dir);
+    wait_udp_bound(&mut peer, port);
+    for _ in 0..100 {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return (peer, port, ctl);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("kamailio never listened on tcp {port}:\n{}", peer.log());
+}
+
+/// Kamailio's location table, as `kamcmd ul.dump` prints it.
+fn location_table(ctl: &str) -> String {
+    let out = Command::new("kamcmd")
+        .args(["-s", ctl, "ul.dump"])
+        .output()
+        .unwrap_or_else(|e| panic!("kamcmd: {e}"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn start_sipp(scenario: &str, pause: Duration) -> (Peer, u16) {
@@ -280,4 +337,122 @@ async fn sipp_leaving_every_fourth_unanswered_gives_25_percent_loss() {
             );
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// REGISTER against Kamailio's registrar
+
+const KAMAILIO_PASSWORD: &str = "kam-pw-3b8e1f";
+
+fn register_target(name: &str, uri: String, password: &str) -> SipProbeConfig {
+    let mut c = SipProbeConfig::new(name, &uri);
+    c.method = ProbeMethod::Register;
+    c.timeout = Duration::from_millis(2000);
+    c.register.aor = Some("sip:alice@callpulse.test".into());
+    c.register.auth = Some(ProbeAuth {
+        username: "alice".into(),
+        password: PasswordSource::Value(Secret::new(password)),
+        realm: None,
+    });
+    c
+}
+
+fn register_result(r: &ProbeReport) -> &RegisterResult {
+    r.register.as_ref().expect("a register result")
+}
+
+#[tokio::test]
+#[ignore = "interop: needs kamailio (installed by .ci/run)"]
+async fn kamailio_registrar_accepts_the_right_password_and_refuses_a_wrong_one() {
+    require("kamcmd");
+    let (kamailio, port, ctl) = start_registrar(KAMAILIO_PASSWORD, false);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    for transport in ["udp", "tcp"] {
+        let uri = format!("sip:{addr};transport={transport}");
+        // Right password, staying registered: Kamailio's location table holds our contact.
+        let mut c = register_target("kam-reg", uri.clone(), KAMAILIO_PASSWORD);
+        c.register.keep_registered = true;
+        let mut probe = TargetProbe::new(c, ProbeContext::new(None)).unwrap();
+        let report = probe.round().await;
+        let r = register_result(&report);
+        assert_eq!(
+            r.outcome,
+            RegisterOutcome::Ok,
+            "{transport}: {r:?}\n{}",
+            kamailio.log()
+        );
+        assert!(report.up);
+        assert_eq!(r.status, Some(200));
+        let contact = r.contact.clone().unwrap();
+        assert!(
+            r.bindings.iter().any(|b| b.contains(&contact)),
+            "the 200 lists our contact {contact}: {:?}",
+            r.bindings
+        );
+        let table = location_table(&ctl);
+        // usrloc keys AoRs by user part (use_domain off).
+        assert!(table.contains("AoR: alice"), "{table}");
+        assert!(table.contains(&contact), "{contact} in\n{table}");
+        eprintln!(
+            "kamailio {transport}: register duration {:?} (401 rtt {:?}, 200 rtt {:?})",
+            r.duration.unwrap(),
+            r.steps[0].result,
+            r.steps[1].result
+        );
+        // What shutdown does: the binding goes away.
+        assert!(probe.unregister().await);
+        let table = location_table(&ctl);
+        assert!(!table.contains(&contact), "{contact} still in\n{table}");
+
+        // Without keep_registered the round unREGISTERs by itself.
+        let report = round(register_target("kam-reg", uri.clone(), KAMAILIO_PASSWORD)).await;
+        let r = register_result(&report);
+        assert_eq!(r.outcome, RegisterOutcome::Ok, "{r:?}");
+        assert_eq!(r.unregistered, Some(true), "{r:?}");
+        assert!(!location_table(&ctl).contains("AoR: alice"));
+
+        // Wrong password: challenge answered, 401 again.
+        let report = round(register_target("kam-reg", uri, "not-the-password")).await;
+        let r = register_result(&report);
+        assert_eq!(r.outcome, RegisterOutcome::AuthFailed, "{r:?}");
+        assert_eq!(r.status, Some(401));
+        assert!(!report.up);
+        assert!(!location_table(&ctl).contains("AoR: alice"));
+    }
+}
+
+#[tokio::test]
+#[ignore = "interop: needs kamailio (installed by .ci/run)"]
+async fn kamailio_registrar_with_sha256_challenges() {
+    let (kamailio, port, _ctl) = start_registrar(KAMAILIO_PASSWORD, true);
+    let uri = format!("sip:127.0.0.1:{port}");
+    let mut probe = TargetProbe::new(
+        register_target("kam-sha256", uri, KAMAILIO_PASSWORD),
+        ProbeContext::new(None),
+    )
+    .unwrap();
+    let mut durations = Vec::new();
+    for _ in 0..20 {
+        let report = probe.round().await;
+        let r = register_result(&report);
+        assert_eq!(r.outcome, RegisterOutcome::Ok, "{r:?}\n{}", kamailio.log());
+        assert_eq!(r.unregistered, Some(true));
+        durations.push(r.duration.unwrap());
+    }
+    durations.sort_unstable();
+    eprintln!(
+        "kamailio sha-256 udp: register duration min {:?} median {:?} max {:?} over 20 rounds",
+        durations[0], durations[10], durations[19]
+    );
+    assert!(durations[10] < Duration::from_millis(200), "{durations:?}");
+    let mut out = Vec::new();
+    let mut c = register_target("kam", format!("sip:127.0.0.1:{port}"), "bad");
+    c.timeout = Duration::from_secs(1);
+    assert_eq!(
+        oneshot(c, &mut out).await,
+        1,
+        "{}",
+        String::from_utf8_lossy(&out)
+    );
+    assert!(String::from_utf8_lossy(&out).contains("outcome: auth_failed"));
 }

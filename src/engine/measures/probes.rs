@@ -89,6 +89,26 @@ impl Probes {
                 ],
             );
         }
+        // A REGISTER round is one `sip.probe.requests` point with its round outcome.
+        if let Some(reg) = &r.register {
+            rec.add(
+                Metric::ProbeRequests,
+                1,
+                &[
+                    (label::PROBE_TARGET, target),
+                    (label::TRANSPORT, transport),
+                    (label::PROBE_OUTCOME, reg.outcome.as_str()),
+                    (label::STATUS_CLASS, reg.status.map_or("none", status_class)),
+                ],
+            );
+            if let Some(d) = reg.duration {
+                rec.record(
+                    Metric::ProbeRegisterDuration,
+                    d.as_secs_f64(),
+                    &[(label::PROBE_TARGET, target), (label::TRANSPORT, transport)],
+                );
+            }
+        }
         for d in [r.connect_duration, r.tls_handshake_duration]
             .into_iter()
             .flatten()

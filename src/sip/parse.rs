@@ -30,6 +30,14 @@ pub struct Response {
     pub cseq: u32,
     /// CSeq method exactly as sent (methods are case-sensitive).
     pub cseq_method: String,
+    /// Raw `WWW-Authenticate` values of a 401, or `Proxy-Authenticate` values of a 407, in
+    /// order (one challenge each); empty for other statuses. Parsed by [`crate::sip::digest`].
+    pub challenges: Vec<String>,
+    /// `Min-Expires` of a 423 Interval Too Brief (RFC 3261 §10.2.8), when it is a number.
+    pub min_expires: Option<u32>,
+    /// Raw `Contact` values of a 2xx to REGISTER: the bindings the registrar holds for the AoR
+    /// (RFC 3261 §10.3 step 8); empty otherwise.
+    pub contacts: Vec<String>,
 }
 
 /// The parts of a Via header a probe uses.
@@ -165,6 +173,29 @@ pub fn parse_response(buf: &[u8]) -> Result<Response, ParseError> {
         Some(Err(_)) => return Err(ParseError::BadHeader("CSeq", raw_cseq)),
         None => return Err(ParseError::MissingHeader("CSeq")),
     };
+    // Only what a REGISTER flow reads, and only for the statuses that carry it, so the OPTIONS
+    // hot path pays nothing for it.
+    let challenges = match status {
+        401 => msg.values(&Name::WWW_AUTHENTICATE),
+        407 => msg.values(&Name::PROXY_AUTHENTICATE),
+        _ => Vec::new(),
+    };
+    let min_expires = if status == 423 {
+        msg.values(&Name::MIN_EXPIRES)
+            .first()
+            .and_then(|v| v.trim().parse().ok())
+    } else {
+        None
+    };
+    let contacts = if (200..300).contains(&status) && cseq_method == "REGISTER" {
+        msg.values(&Name::CONTACT)
+            .iter()
+            .flat_map(|v| split_commas(v))
+            .map(str::to_string)
+            .collect()
+    } else {
+        Vec::new()
+    };
     Ok(Response {
         status,
         reason,
@@ -173,6 +204,9 @@ pub fn parse_response(buf: &[u8]) -> Result<Response, ParseError> {
         call_id,
         cseq,
         cseq_method,
+        challenges,
+        min_expires,
+        contacts,
     })
 }
 
@@ -372,9 +406,7 @@ fn unfold(head: &str) -> Vec<String> {
     out
 }
 
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(&b)
-}
+use super::is_token_byte;
 
 #[cfg(test)]
 mod tests {
@@ -522,6 +554,47 @@ mod tests {
             let msg = PLAIN.replace("7 OPTIONS", &format!("7 {written}"));
             assert_eq!(parse_response(msg.as_bytes()).unwrap().cseq_method, kept);
         }
+    }
+
+    #[test]
+    fn register_answers_keep_challenges_min_expires_and_contacts() {
+        let reg = PLAIN.replace("7 OPTIONS", "7 REGISTER");
+        let msg = reg.replace(
+            "200 OK\r\n",
+            "401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"a\", nonce=\"1\", algorithm=SHA-256\r\n\
+             WWW-Authenticate: Digest realm=\"a\", nonce=\"2\"\r\n",
+        );
+        let r = parse_response(msg.as_bytes()).unwrap();
+        assert_eq!(r.challenges.len(), 2);
+        assert!(r.challenges[0].contains("SHA-256"), "{:?}", r.challenges);
+        let msg = reg.replace(
+            "200 OK\r\n",
+            "407 Proxy Authentication Required\r\nProxy-Authenticate: Digest realm=\"p\", nonce=\"3\"\r\n",
+        );
+        assert_eq!(parse_response(msg.as_bytes()).unwrap().challenges.len(), 1);
+        let msg = reg.replace(
+            "200 OK\r\n",
+            "423 Interval Too Brief\r\nMin-Expires: 1800\r\n",
+        );
+        assert_eq!(
+            parse_response(msg.as_bytes()).unwrap().min_expires,
+            Some(1800)
+        );
+        let msg = reg.replace(
+            "Content-Length",
+            "m: <sip:a@10.0.0.1:5>;expires=60, <sip:a@10.0.0.2>;expires=30\r\nContent-Length",
+        );
+        let r = parse_response(msg.as_bytes()).unwrap();
+        assert_eq!(
+            r.contacts,
+            [
+                "<sip:a@10.0.0.1:5>;expires=60",
+                "<sip:a@10.0.0.2>;expires=30"
+            ]
+        );
+        // The OPTIONS path reads none of it.
+        let r = parse_response(PLAIN.as_bytes()).unwrap();
+        assert!(r.challenges.is_empty() && r.contacts.is_empty() && r.min_expires.is_none());
     }
 
     #[test]

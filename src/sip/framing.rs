@@ -2,7 +2,7 @@
 //! line plus exactly `Content-Length` (or compact `l:`) body bytes. Owns the byte buffer of one
 //! connection; must not parse beyond the length header.
 
-use crate::probe::parse::{MAX_MESSAGE, find_head_end};
+use crate::sip::parse::{MAX_MESSAGE, find_head_end};
 
 /// One framed message.
 #[derive(Debug, Clone, PartialEq, Eq)]
