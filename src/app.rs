@@ -52,6 +52,40 @@ pub fn instance_id(cfg: &Config) -> String {
         .unwrap_or_else(|| "callpulse".to_string())
 }
 
+/// Runs the probe scheduler on a thread and runtime of its own, so that decoding and normalising a
+/// large OTLP batch on the receivers' worker never delays the timestamp of a probe's response
+/// (which would show as RTT and jitter that the network did not have).
+fn spawn_probes(
+    targets: Vec<crate::config::SipProbeConfig>,
+    max_in_flight: usize,
+    tx: mpsc::Sender<crate::engine::EngineInput>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let (done_tx, done_rx) = oneshot::channel::<()>();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the probe runtime")?;
+    std::thread::Builder::new()
+        .name("callpulse-probes".into())
+        .spawn(move || {
+            runtime.block_on(crate::probe::runner::run(
+                targets,
+                max_in_flight,
+                tx,
+                shutdown,
+            ));
+            let _ = done_tx.send(());
+        })
+        .context("starting the probe thread")?;
+    // A panic on that thread drops `done_tx`: the supervisor sees an abnormal end.
+    Ok(tokio::spawn(async move {
+        if done_rx.await.is_err() {
+            panic!("the probe thread panicked");
+        }
+    }))
+}
+
 /// Runs callpulse until `shutdown` fires, then stops in stages within the grace period.
 ///
 /// Every task is supervised: a receiver, the probe scheduler or the engine ending on its own is
@@ -79,6 +113,7 @@ pub async fn run(
         .context("starting exporters")?;
 
     let (tx, rx) = mpsc::channel(cfg.receiver.queue_capacity.max(1));
+    let (probe_tx, probe_rx) = mpsc::channel(64);
     let engine_stop = CancellationToken::new();
     let mut engine_task = tokio::spawn(engine::run_with(
         engine,
@@ -90,6 +125,7 @@ pub async fn run(
         engine::RunOptions {
             stop: engine_stop.clone(),
             state_file: cfg.alerts.state_file.clone(),
+            probes: Some(probe_rx),
         },
     ));
 
@@ -109,12 +145,12 @@ pub async fn run(
         None
     } else {
         let max = cfg.probes.max_in_flight.unwrap_or(256);
-        Some(tokio::spawn(crate::probe::runner::run(
+        Some(spawn_probes(
             cfg.probes.sip.clone(),
             max,
-            tx.clone(),
+            probe_tx,
             ingress.clone(),
-        )))
+        )?)
     };
     drop(tx);
 

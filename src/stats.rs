@@ -87,6 +87,7 @@ pub struct SelfStats {
     records: [[AtomicU64; 4]; 2],
     export_failures: [AtomicU64; 2],
     queue_depth: AtomicU64,
+    queued_events: AtomicU64,
     refusals: std::sync::OnceLock<std::sync::Arc<crate::receiver::Refusals>>,
 }
 
@@ -121,6 +122,30 @@ impl SelfStats {
     /// The engine queue depth.
     pub fn queue_depth(&self) -> u64 {
         self.queue_depth.load(Ordering::Relaxed)
+    }
+
+    /// Reserves room for `n` events in the engine queue, or says there is none: the queue is
+    /// bounded by events (`receivers.otlp.queue_events`), not only by requests.
+    pub fn reserve_events(&self, n: u64, cap: u64) -> bool {
+        self.queued_events
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                (q.saturating_add(n) <= cap || q == 0).then_some(q.saturating_add(n))
+            })
+            .is_ok()
+    }
+
+    /// Gives back room for `n` events (the engine took them, or the send failed).
+    pub fn release_events(&self, n: u64) {
+        let _ = self
+            .queued_events
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |q| {
+                Some(q.saturating_sub(n))
+            });
+    }
+
+    /// Events waiting for the engine.
+    pub fn queued_events(&self) -> u64 {
+        self.queued_events.load(Ordering::Relaxed)
     }
 
     /// Hands the receivers' refusal counters to the exporters (set once, at start).

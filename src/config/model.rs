@@ -52,6 +52,9 @@ pub struct ReceiverConfig {
     pub bearer_token: Option<String>,
     /// Capacity of the receiver → engine queue, in requests (default 1024).
     pub queue_capacity: usize,
+    /// Events buffered for the engine, across all queued requests (default 200,000): the queue's
+    /// real bound, since one request may hold tens of thousands of events.
+    pub queue_events: usize,
     /// Retry-After seconds sent with HTTP 503 (default 1).
     pub retry_after: Duration,
 }
@@ -64,6 +67,7 @@ impl Default for ReceiverConfig {
             max_request_size: 4 << 20,
             bearer_token: None,
             queue_capacity: 1024,
+            queue_events: 200_000,
             retry_after: Duration::from_secs(1),
         }
     }

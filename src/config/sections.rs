@@ -83,6 +83,7 @@ fn receivers(ctx: &mut Ctx<'_>, node: &Node, out: &mut ReceiverConfig) {
             "max_request_size",
             "auth",
             "queue_capacity",
+            "queue_events",
             "retry_after",
         ],
     ) else {
@@ -153,6 +154,9 @@ fn receivers(ctx: &mut Ctx<'_>, node: &Node, out: &mut ReceiverConfig) {
     }
     if let Some(n) = ctx.uint(&f, "queue_capacity", 1, 1_000_000) {
         out.queue_capacity = n as usize;
+    }
+    if let Some(n) = ctx.uint(&f, "queue_events", 1, 100_000_000) {
+        out.queue_events = n as usize;
     }
     if let Some(d) = ctx.duration(&f, "retry_after") {
         let line = f.node("retry_after").map_or(f.line, |n| n.line);

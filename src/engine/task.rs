@@ -26,18 +26,22 @@ pub async fn run(
     let opts = RunOptions {
         stop: CancellationToken::new(),
         state_file: None,
+        probes: None,
     };
     run_with(engine, rx, recorder, snapshot_tx, clock, stats, opts).await
 }
 
 /// How the engine task ends and where it keeps its alert state.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RunOptions {
     /// Stop even while senders are still alive (a stalled receiver must not keep the engine from
     /// its final tick): what is queued is applied, then the task ends.
     pub stop: CancellationToken,
     /// Written after each evaluation that changed an alert, and at the end.
     pub state_file: Option<PathBuf>,
+    /// Probe reports on a channel of their own, read before the ingest queue: an OTLP flood must
+    /// not delay a probe result (nor its `sip.probe.up`).
+    pub probes: Option<mpsc::Receiver<EngineInput>>,
 }
 
 /// [`run`], stoppable, keeping the alert state file current.
@@ -48,8 +52,9 @@ pub async fn run_with(
     snapshot_tx: watch::Sender<SharedSnapshot>,
     clock: Arc<dyn Clock>,
     stats: Arc<SelfStats>,
-    opts: RunOptions,
+    mut opts: RunOptions,
 ) -> Engine {
+    let mut probes = opts.probes.take();
     let tick = engine.config().tick.max(Duration::from_millis(10));
     let mut interval = tokio::time::interval(tick);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -75,14 +80,28 @@ pub async fn run_with(
                     }
                 }
             }
+            report = recv_opt(&mut probes) => match report {
+                Some(input) => engine.handle(input, clock.now(), recorder.as_mut()),
+                // The scheduler is gone; ingest goes on.
+                None => probes = None,
+            },
             () = opts.stop.cancelled() => {
+                if let Some(p) = probes.as_mut() {
+                    while let Ok(input) = p.try_recv() {
+                        engine.handle(input, clock.now(), recorder.as_mut());
+                    }
+                }
                 while let Ok(input) = rx.try_recv() {
+                    take(&input, &stats);
                     engine.handle(input, clock.now(), recorder.as_mut());
                 }
                 break;
             }
             input = rx.recv() => match input {
-                Some(input) => engine.handle(input, clock.now(), recorder.as_mut()),
+                Some(input) => {
+                    take(&input, &stats);
+                    engine.handle(input, clock.now(), recorder.as_mut());
+                }
                 None => break,
             },
         }
@@ -95,6 +114,20 @@ pub async fn run_with(
         save_alert_state(engine.save_alerts().as_deref(), path);
     }
     engine
+}
+
+/// Gives the receivers back the queue room of a batch the engine took.
+fn take(input: &EngineInput, stats: &SelfStats) {
+    if let EngineInput::Events(events) = input {
+        stats.release_events(events.len() as u64);
+    }
+}
+
+async fn recv_opt(rx: &mut Option<mpsc::Receiver<EngineInput>>) -> Option<EngineInput> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Restores firing alerts from the state file so a restart does not announce them twice. A missing

@@ -166,6 +166,7 @@ pub async fn start_with_normalizer(
             normalize,
             tx,
             stats,
+            queue_events: cfg.queue_events.max(1) as u64,
         },
         bearer: cfg.bearer_token.as_deref().map(auth::BearerToken::new),
         budget: limits::Budget::new(max_request_size),
@@ -334,6 +335,8 @@ pub(crate) struct Ingest {
     normalize: NormalizeFn,
     tx: mpsc::Sender<EngineInput>,
     stats: Arc<SelfStats>,
+    /// Most events queued for the engine at once (the engine releases them as it takes them).
+    queue_events: u64,
 }
 
 /// How one decoded request ended.
@@ -370,10 +373,20 @@ impl Ingest {
             .saturating_sub(normalized.invalid)
             .saturating_sub(normalized.ignored);
         if !normalized.events.is_empty() {
-            let refused = match self.tx.try_send(EngineInput::Events(normalized.events)) {
-                Ok(()) => None,
-                Err(mpsc::error::TrySendError::Full(_)) => Some("engine queue full"),
-                Err(mpsc::error::TrySendError::Closed(_)) => Some("engine stopped"),
+            let n = normalized.events.len() as u64;
+            let refused = if !self.stats.reserve_events(n, self.queue_events) {
+                Some("engine queue full")
+            } else {
+                match self.tx.try_send(EngineInput::Events(normalized.events)) {
+                    Ok(()) => None,
+                    Err(e) => {
+                        self.stats.release_events(n);
+                        Some(match e {
+                            mpsc::error::TrySendError::Full(_) => "engine queue full",
+                            mpsc::error::TrySendError::Closed(_) => "engine stopped",
+                        })
+                    }
+                }
             };
             if let Some(reason) = refused {
                 // The client retries the whole request, so every record of it is refused now
@@ -511,8 +524,44 @@ mod tests {
             normalize: fake,
             tx,
             stats: Arc::clone(&stats),
+            queue_events: 1_000,
         };
         (ingest, rx, stats)
+    }
+
+    #[test]
+    fn the_queue_is_bounded_by_events_not_only_requests() {
+        let (mut ingest, mut rx, stats) = ingest(1024);
+        ingest.queue_events = 5;
+        let g = ReceiverTransport::Grpc;
+        let three = request(&["good", "good", "good"]);
+        assert!(matches!(
+            ingest.ingest(g, &three, None),
+            IngestOutcome::Accepted { .. }
+        ));
+        // 3 queued + 3 > 5: refused although the request queue has room.
+        assert!(matches!(
+            ingest.ingest(g, &three, None),
+            IngestOutcome::Busy { .. }
+        ));
+        assert_eq!(stats.queued_events(), 3);
+        // The engine takes the first batch and gives its room back.
+        let Ok(EngineInput::Events(events)) = rx.try_recv() else {
+            panic!("no events batch");
+        };
+        stats.release_events(events.len() as u64);
+        assert!(matches!(
+            ingest.ingest(g, &three, None),
+            IngestOutcome::Accepted { .. }
+        ));
+        // One request larger than the whole bound still passes when the queue is empty, or it
+        // could never be delivered.
+        let (mut big, _rx, _) = super::tests::ingest(4);
+        big.queue_events = 2;
+        assert!(matches!(
+            big.ingest(g, &three, None),
+            IngestOutcome::Accepted { .. }
+        ));
     }
 
     #[test]

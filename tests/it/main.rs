@@ -19,6 +19,7 @@ mod presets;
 mod presets_e2e;
 mod probe;
 mod probe_interop;
+mod probe_isolation;
 mod prometheus_interop;
 mod quality;
 mod receiver;
