@@ -60,6 +60,7 @@ fn spawn_probes(
     max_in_flight: usize,
     tx: mpsc::Sender<crate::engine::EngineInput>,
     shutdown: CancellationToken,
+    counters: Arc<crate::probe::runner::ProbeCounters>,
 ) -> anyhow::Result<tokio::task::JoinHandle<()>> {
     let (done_tx, done_rx) = oneshot::channel::<()>();
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -69,11 +70,12 @@ fn spawn_probes(
     std::thread::Builder::new()
         .name("callpulse-probes".into())
         .spawn(move || {
-            runtime.block_on(crate::probe::runner::run(
+            runtime.block_on(crate::probe::runner::run_counted(
                 targets,
                 max_in_flight,
                 tx,
                 shutdown,
+                counters,
             ));
             let _ = done_tx.send(());
         })
@@ -145,11 +147,14 @@ pub async fn run(
         None
     } else {
         let max = cfg.probes.max_in_flight.unwrap_or(256);
+        let counters = Arc::new(crate::probe::runner::ProbeCounters::default());
+        stats.set_probe_counters(counters.clone());
         Some(spawn_probes(
             cfg.probes.sip.clone(),
             max,
             probe_tx,
             ingress.clone(),
+            counters,
         )?)
     };
     drop(tx);

@@ -197,6 +197,10 @@ metrics! {
     AlertsSuppressed => ("voip.alerts.suppressed", "{transition}", Counter, "Alert transitions held back by storm control", &[]),
     /// Receiver log records.
     ReceiverLogRecords => ("callpulse.receiver.log_records", "{record}", ObservableCounter, "OTLP log records received, by outcome", &[]),
+    /// Probe rounds not started or lost.
+    ProbeRoundsSkipped => ("sip.probe.rounds.skipped", "{round}", ObservableCounter, "Probe rounds skipped (busy, late) or lost to a panic, by reason", &[]),
+    /// Probe datagrams dropped by the shared sockets.
+    ProbeDatagramsDropped => ("sip.probe.datagrams.dropped", "{datagram}", ObservableCounter, "UDP datagrams on the probes' shared sockets that reached no round, by reason", &[]),
     /// Requests refused before decoding.
     ReceiverRequestsRefused => ("callpulse.receiver.requests.refused", "{request}", ObservableCounter, "OTLP requests refused before their records were read, by transport and reason", &[]),
     /// Export failures.

@@ -89,6 +89,7 @@ pub struct SelfStats {
     queue_depth: AtomicU64,
     queued_events: AtomicU64,
     refusals: std::sync::OnceLock<std::sync::Arc<crate::receiver::Refusals>>,
+    probes: std::sync::OnceLock<std::sync::Arc<crate::probe::runner::ProbeCounters>>,
 }
 
 impl SelfStats {
@@ -151,6 +152,19 @@ impl SelfStats {
     /// Hands the receivers' refusal counters to the exporters (set once, at start).
     pub fn set_refusals(&self, refusals: std::sync::Arc<crate::receiver::Refusals>) {
         let _ = self.refusals.set(refusals);
+    }
+
+    /// Hands the probe scheduler's counters to the exporters (set once, at start).
+    pub fn set_probe_counters(
+        &self,
+        counters: std::sync::Arc<crate::probe::runner::ProbeCounters>,
+    ) {
+        let _ = self.probes.set(counters);
+    }
+
+    /// The probe scheduler's counters, once it runs.
+    pub fn probe_counters(&self) -> Option<&crate::probe::runner::ProbeCounters> {
+        self.probes.get().map(|c| c.as_ref())
     }
 
     /// Requests refused before decoding, once the receivers run.

@@ -150,6 +150,24 @@ fn observe_self_counter(metric: Metric, stats: &SelfStats, obs: &dyn AsyncInstru
                 }
             }
         }
+        Metric::ProbeRoundsSkipped | Metric::ProbeDatagramsDropped => {
+            use std::sync::atomic::Ordering::Relaxed;
+            let none = crate::probe::runner::ProbeCounters::default();
+            let c = stats.probe_counters().unwrap_or(&none);
+            let series: &[(&str, &std::sync::atomic::AtomicU64)] =
+                if metric == Metric::ProbeRoundsSkipped {
+                    &[
+                        ("busy", &c.busy),
+                        ("late", &c.late),
+                        ("panicked", &c.panicked),
+                    ]
+                } else {
+                    &[("stray", &c.stray), ("route_full", &c.route_full)]
+                };
+            for (reason, n) in series {
+                obs.observe(n.load(Relaxed), &[KeyValue::new(label::REASON, *reason)]);
+            }
+        }
         Metric::ReceiverRequestsRefused => {
             // Zeros before the receivers start, so the series exist from the first scrape.
             let none = crate::receiver::Refusals::default();

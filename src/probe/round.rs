@@ -128,6 +128,16 @@ impl ProbeContext {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         hubs.values().map(|h| h.stray()).sum()
     }
+
+    /// UDP datagrams dropped because their round's queue was full, over all shared sockets.
+    pub fn route_full_datagrams(&self) -> u64 {
+        let hubs = self
+            .inner
+            .hubs
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        hubs.values().map(|h| h.route_full()).sum()
+    }
 }
 
 /// One configured target and everything about it that lasts between rounds.

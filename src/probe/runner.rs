@@ -5,7 +5,9 @@
 //! REGISTER probes that may still hold a binding (a round cut short) unREGISTER, all at once,
 //! within a bounded grace time — unless they are configured `keep_registered`.
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -20,6 +22,22 @@ use crate::engine::EngineInput;
 use crate::probe::round::{ProbeContext, TargetProbe};
 use crate::probe::schedule::Schedule;
 
+/// What the scheduler skipped or dropped, as vector counts every drop: read by the exporters
+/// while it runs (`sip.probe.rounds.skipped`, `sip.probe.datagrams.dropped`).
+#[derive(Debug, Default)]
+pub struct ProbeCounters {
+    /// Rounds not started because the target's previous round was still running.
+    pub busy: AtomicU64,
+    /// Rounds not started because the scheduler fell behind by more than an interval.
+    pub late: AtomicU64,
+    /// Rounds that panicked (the target is rebuilt and probed again next round).
+    pub panicked: AtomicU64,
+    /// UDP datagrams that belonged to no round in progress.
+    pub stray: AtomicU64,
+    /// UDP datagrams dropped because their round's queue was full.
+    pub route_full: AtomicU64,
+}
+
 /// Probes `targets` until `shutdown` fires or the engine goes away. Invalid targets are logged
 /// and skipped (config validation should have refused them already).
 pub async fn run(
@@ -28,7 +46,33 @@ pub async fn run(
     tx: mpsc::Sender<EngineInput>,
     shutdown: CancellationToken,
 ) {
-    run_with_clock(targets, max_in_flight, tx, shutdown, Arc::new(SystemClock)).await;
+    run_counted(
+        targets,
+        max_in_flight,
+        tx,
+        shutdown,
+        Arc::new(ProbeCounters::default()),
+    )
+    .await;
+}
+
+/// [`run`], counting what it skips and drops in `counters`.
+pub async fn run_counted(
+    targets: Vec<SipProbeConfig>,
+    max_in_flight: usize,
+    tx: mpsc::Sender<EngineInput>,
+    shutdown: CancellationToken,
+    counters: Arc<ProbeCounters>,
+) {
+    run_inner(
+        targets,
+        max_in_flight,
+        tx,
+        shutdown,
+        Arc::new(SystemClock),
+        counters,
+    )
+    .await;
 }
 
 /// [`run`] with an injected wall clock for the reports' `at`.
@@ -39,9 +83,22 @@ pub async fn run_with_clock(
     shutdown: CancellationToken,
     clock: Arc<dyn Clock>,
 ) {
+    let counters = Arc::new(ProbeCounters::default());
+    run_inner(targets, max_in_flight, tx, shutdown, clock, counters).await;
+}
+
+async fn run_inner(
+    targets: Vec<SipProbeConfig>,
+    max_in_flight: usize,
+    tx: mpsc::Sender<EngineInput>,
+    shutdown: CancellationToken,
+    clock: Arc<dyn Clock>,
+    counters: Arc<ProbeCounters>,
+) {
     let ctx = ProbeContext::with_clock(Some(max_in_flight.max(1)), clock);
     let mut probes: Vec<Option<TargetProbe>> = Vec::with_capacity(targets.len());
     let mut intervals = Vec::with_capacity(targets.len());
+    let configs = targets.clone();
     for cfg in targets {
         intervals.push(cfg.interval);
         match TargetProbe::new(cfg, ctx.clone()) {
@@ -65,26 +122,48 @@ pub async fn run_with_clock(
     );
     let mut schedule = Schedule::new(&intervals, Instant::now());
     let mut rounds: JoinSet<(usize, TargetProbe, bool)> = JoinSet::new();
-    let mut busy_skips: u64 = 0;
+    let mut running: HashMap<tokio::task::Id, usize> = HashMap::new();
+    let refresh = |schedule: &Schedule| {
+        counters.late.store(schedule.skipped(), Ordering::Relaxed);
+        counters
+            .stray
+            .store(ctx.stray_datagrams(), Ordering::Relaxed);
+        counters
+            .route_full
+            .store(ctx.route_full_datagrams(), Ordering::Relaxed);
+    };
 
     loop {
         let next = schedule.next_due();
         tokio::select! {
             biased;
             _ = shutdown.cancelled() => break,
-            Some(done) = rounds.join_next() => match done {
-                Ok((index, probe, delivered)) => {
-                    probes[index] = Some(probe);
-                    if !delivered {
-                        debug!("engine gone; probe scheduler stops");
-                        break;
+            Some(done) = rounds.join_next_with_id() => {
+                refresh(&schedule);
+                match done {
+                    Ok((id, (index, probe, delivered))) => {
+                        running.remove(&id);
+                        probes[index] = Some(probe);
+                        if !delivered {
+                            debug!("engine gone; probe scheduler stops");
+                            break;
+                        }
+                    }
+                    Err(error) => {
+                        // A bug, not input: the target is rebuilt from its config and probed
+                        // again at its next round; the others go on.
+                        let index = running.remove(&error.id());
+                        if error.is_panic() {
+                            counters.panicked.fetch_add(1, Ordering::Relaxed);
+                            warn!(%error, "probe round panicked; the target is probed again next round");
+                        }
+                        if let Some(index) = index
+                            && let Some(cfg) = configs.get(index)
+                        {
+                            probes[index] = TargetProbe::new(cfg.clone(), ctx.clone()).ok();
+                        }
                     }
                 }
-                Err(error) if error.is_panic() => {
-                    // A bug, not input: that target stops, the others go on.
-                    warn!(%error, "probe round panicked; target disabled");
-                }
-                Err(_) => {}
             },
             _ = sleep_until_opt(next) => {
                 for index in schedule.pop_due(Instant::now()) {
@@ -93,13 +172,13 @@ pub async fn run_with_clock(
                     }
                     let Some(mut probe) = probes[index].take() else {
                         // Its previous round is still running (interval shorter than a round).
-                        busy_skips += 1;
+                        counters.busy.fetch_add(1, Ordering::Relaxed);
                         debug!(target = index, "probe round skipped: previous round still running");
                         continue;
                     };
                     let tx = tx.clone();
                     let shutdown = shutdown.clone();
-                    rounds.spawn(async move {
+                    let handle = rounds.spawn(async move {
                         let report = tokio::select! {
                             biased;
                             _ = shutdown.cancelled() => return (index, probe, true),
@@ -108,6 +187,7 @@ pub async fn run_with_clock(
                         let delivered = tx.send(EngineInput::Probe(report)).await.is_ok();
                         (index, probe, delivered)
                     });
+                    running.insert(handle.id(), index);
                 }
             }
         }
@@ -124,10 +204,13 @@ pub async fn run_with_clock(
     .await;
     rounds.shutdown().await;
     unregister_all(&mut probes).await;
+    refresh(&schedule);
     info!(
-        skipped_busy = busy_skips,
+        skipped_busy = counters.busy.load(Ordering::Relaxed),
         skipped_late = schedule.skipped(),
+        panicked = counters.panicked.load(Ordering::Relaxed),
         stray_datagrams = ctx.stray_datagrams(),
+        route_full = ctx.route_full_datagrams(),
         "probe scheduler stopped"
     );
 }

@@ -134,6 +134,8 @@ pub struct UdpHub {
     socket: Arc<UdpSocket>,
     routes: Routes,
     stray: Arc<AtomicU64>,
+    /// Answers for a round whose queue was full (dropped, not stray).
+    full: Arc<AtomicU64>,
     local: SocketAddr,
     _task: AbortOnDrop,
 }
@@ -157,11 +159,18 @@ impl UdpHub {
         let socket = Arc::new(socket);
         let routes: Routes = Arc::default();
         let stray = Arc::new(AtomicU64::new(0));
-        let task = tokio::spawn(receive_loop(socket.clone(), routes.clone(), stray.clone()));
+        let full = Arc::new(AtomicU64::new(0));
+        let task = tokio::spawn(receive_loop(
+            socket.clone(),
+            routes.clone(),
+            stray.clone(),
+            full.clone(),
+        ));
         Ok(UdpHub {
             socket,
             routes,
             stray,
+            full,
             local,
             _task: AbortOnDrop(task),
         })
@@ -207,6 +216,11 @@ impl UdpHub {
     /// stranger); logged at debug, not attributed to a target.
     pub fn stray(&self) -> u64 {
         self.stray.load(Ordering::Relaxed)
+    }
+
+    /// Datagrams for a round whose queue was full.
+    pub fn route_full(&self) -> u64 {
+        self.full.load(Ordering::Relaxed)
     }
 }
 
@@ -260,7 +274,12 @@ fn set_dscp(socket: &socket2::Socket, v6: bool, dscp: Option<u8>) -> io::Result<
     }
 }
 
-async fn receive_loop(socket: Arc<UdpSocket>, routes: Routes, stray: Arc<AtomicU64>) {
+async fn receive_loop(
+    socket: Arc<UdpSocket>,
+    routes: Routes,
+    stray: Arc<AtomicU64>,
+    full: Arc<AtomicU64>,
+) {
     let mut buf = vec![0u8; 65_536];
     loop {
         let (n, from) = match socket.recv_from(&mut buf).await {
@@ -288,14 +307,18 @@ async fn receive_loop(socket: Arc<UdpSocket>, routes: Routes, stray: Arc<AtomicU
             let route = id
                 .and_then(|id| routes.get(&id))
                 .or_else(|| routes.values().find(|r| r.peer == from));
-            match route {
-                Some(route) => route.tx.try_send(Inbound { parsed, from, at }).is_ok(),
-                None => false,
-            }
+            route.map(|route| route.tx.try_send(Inbound { parsed, from, at }).is_ok())
         };
-        if !delivered {
-            stray.fetch_add(1, Ordering::Relaxed);
-            debug!(peer = %from, bytes = n, "probe udp datagram belongs to no round");
+        match delivered {
+            Some(true) => {}
+            Some(false) => {
+                full.fetch_add(1, Ordering::Relaxed);
+                debug!(peer = %from, bytes = n, "probe udp datagram dropped: its round's queue is full");
+            }
+            None => {
+                stray.fetch_add(1, Ordering::Relaxed);
+                debug!(peer = %from, bytes = n, "probe udp datagram belongs to no round");
+            }
         }
     }
 }

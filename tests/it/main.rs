@@ -9,6 +9,7 @@ mod cli;
 mod collector_interop;
 mod config;
 mod dashboard;
+mod drops;
 mod event_time;
 mod export;
 mod fresh_gauges;
