@@ -279,3 +279,44 @@ pub struct VoipEvent {
     /// What.
     pub kind: VoipEventKind,
 }
+
+/// A mapping preset (see `normalize`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Preset {
+    /// The input contract as is (`generic`).
+    Generic,
+    /// Asterisk Master.csv via the Collector's csv parser.
+    AsteriskCdrCsv,
+    /// Asterisk AMI events as attributes.
+    AsteriskAmi,
+    /// Asterisk queue_log.
+    AsteriskQueueLog,
+    /// FreeSWITCH mod_json_cdr.
+    FreeswitchJsonCdr,
+    /// FreeSWITCH ESL events.
+    FreeswitchEvent,
+    /// Kamailio acc (syslog line or JSON).
+    KamailioAcc,
+}
+
+impl Preset {
+    /// Every preset with its config spelling.
+    pub const ALL: [(Preset, &'static str); 7] = [
+        (Preset::Generic, "generic"),
+        (Preset::AsteriskCdrCsv, "asterisk_cdr_csv"),
+        (Preset::AsteriskAmi, "asterisk_ami"),
+        (Preset::AsteriskQueueLog, "asterisk_queue_log"),
+        (Preset::FreeswitchJsonCdr, "freeswitch_json_cdr"),
+        (Preset::FreeswitchEvent, "freeswitch_event"),
+        (Preset::KamailioAcc, "kamailio_acc"),
+    ];
+
+    /// Config spelling.
+    pub fn as_str(self) -> &'static str {
+        Preset::ALL
+            .iter()
+            .find(|(p, _)| *p == self)
+            .map(|(_, s)| *s)
+            .unwrap_or("generic")
+    }
+}
