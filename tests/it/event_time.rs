@@ -203,3 +203,34 @@ fn a_future_time_is_clamped_to_now() {
     );
     assert_eq!(e.active_calls(), 1);
 }
+
+#[test]
+fn ami_events_in_one_burst_give_the_talk_time_between_their_own_timestamps() {
+    use crate::support::fixtures::{data, json_record, lines};
+    // The fixture's answered inbound call: Newchannel 1741943500.1, DialEnd ANSWER 1741943503.5,
+    // party A's Hangup 1741943612.1, all arriving together long after.
+    let text = data("asterisk_ami/events.jsonl");
+    let records: Vec<LogRecord> = lines(&text)
+        .take(5)
+        .map(|l| json_record(l, "ami.jsonl"))
+        .collect();
+    let req = request(vec![s("service.instance.id", "ast-1")], records);
+    let sources = [SourceConfig {
+        preset: Preset::AsteriskAmi,
+        matches: [("service.instance.id".to_string(), "ast-1".to_string())].into(),
+    }];
+    let n = normalize_request(&req, &sources);
+    let mut e = Engine::new(&Config::default());
+    let mut rec = MemoryRecorder::default();
+    let now = at(1_741_943_700);
+    e.handle(EngineInput::Events(n.events), now, &mut rec);
+    let d: Vec<f64> = rec
+        .histograms
+        .iter()
+        .filter(|((m, _), _)| *m == Metric::CallDuration)
+        .flat_map(|(_, v)| v.iter().copied())
+        .collect();
+    assert_eq!(d.len(), 1, "{d:?}");
+    assert!((d[0] - 108.6).abs() < 1e-6, "{d:?}");
+    assert_eq!(e.active_calls(), 0);
+}
