@@ -61,7 +61,10 @@ async fn main() -> anyhow::Result<()> {
         snapshots: Some(snap_tx),
     };
     let task = tokio::spawn(app::run(cfg, Arc::new(SystemClock), stop.clone(), hooks));
-    let addr = ready_rx.await?.grpc.expect("grpc");
+    let addr = ready_rx
+        .await?
+        .grpc
+        .ok_or_else(|| anyhow::anyhow!("no grpc receiver"))?;
     let snapshots = snap_rx.await?;
     let mut client = LogsServiceClient::connect(format!("http://{addr}")).await?;
     println!("start: VmRSS {} KiB", status("VmRSS:"));
