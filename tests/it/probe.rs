@@ -149,14 +149,16 @@ async fn late_answers_are_late_not_success() {
     })
     .await;
     let mut c = cfg(format!("sip:{}", peer.addr));
-    c.count = 3;
-    c.spacing = Duration::from_millis(100);
-    c.timeout = Duration::from_millis(60);
+    // Requests at 0, 200, 400 and 600 ms time out 120 ms later; their answers come at +150 ms.
+    // The round lasts until 720 ms, so the first three answers are late within it with 170 ms
+    // or more to spare (a loaded machine shifts the responder's sleeps by tens of ms).
+    c.count = 4;
+    c.spacing = Duration::from_millis(200);
+    c.timeout = Duration::from_millis(120);
     let r = one_round(c).await;
-    assert_eq!(r.outcomes, vec![RequestOutcome::Timeout; 3]);
+    assert_eq!(r.outcomes, vec![RequestOutcome::Timeout; 4]);
     assert_eq!(r.loss_ratio, 1.0);
     assert!(!r.up);
-    // Answers to requests 1 and 2 arrive while later requests are still pending.
     assert!(r.dropped.late >= 2, "{:?}", r.dropped);
 }
 
