@@ -232,6 +232,12 @@ pub enum VoipEventKind {
         /// Post-dial delay if known.
         post_dial_delay: Option<Duration>,
     },
+    /// `voip.call.ringing`: the far end is alerting (the first 18x): the end of post-dial delay
+    /// when the start was the dial (RFC 6076 §4.1).
+    CallRinging {
+        /// Call identifier.
+        call_id: String,
+    },
     /// `voip.call.end`: the call left the active table.
     CallEnd(CallRecord),
     /// `voip.cdr`: a whole call in one record.

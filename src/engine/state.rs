@@ -216,14 +216,20 @@ impl Engine {
                 if before & flag::ANSWER != 0 {
                     return duplicate(rec);
                 }
-                self.calls.table.answer(pbx, call_id, at);
-                if let Some(pdd) = post_dial_delay {
+                let rung = self.calls.table.answer(pbx, call_id, at);
+                if let Some(pdd) = (*post_dial_delay).filter(|_| !rung) {
                     let t = match self.calls.table.trunk_of(pbx, call_id) {
                         Some((t, _)) => t,
                         None => names.trunks.intern(None),
                     };
                     self.trunks
-                        .record_pdd(names, (pbx, t), *pdd, at, windowed, rec);
+                        .record_pdd(names, (pbx, t), pdd, at, windowed, rec);
+                }
+            }
+            VoipEventKind::CallRinging { call_id } => {
+                if let Some((t, pdd)) = self.calls.table.ring(pbx, call_id, at) {
+                    self.trunks
+                        .record_pdd(names, (pbx, t), pdd, at, windowed, rec);
                 }
             }
             VoipEventKind::CallEnd(r) | VoipEventKind::Cdr(r) => {

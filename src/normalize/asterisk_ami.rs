@@ -39,6 +39,7 @@ pub(crate) fn is_mapped_event(name: &str) -> bool {
             | ev::HANGUP
             | ev::DIAL_BEGIN
             | ev::DIAL_END
+            | ev::DIAL_STATE
             | ev::REGISTRY
             | ev::CONTACT_STATUS
             | ev::CHALLENGE_RESPONSE_FAILED
@@ -315,13 +316,34 @@ fn map_attrs(
                 quality: QualityFields::default(),
             })
         }
+        ev::DIAL_STATE => {
+            // The destination alerting (`RINGING`) or sending early media (`PROGRESS`): the
+            // first 18x, which ends the post-dial delay that began at the call's DialBegin.
+            let status = e.required_text(DIAL_STATUS)?;
+            let s = status.trim();
+            if !(s.eq_ignore_ascii_case("RINGING") || s.eq_ignore_ascii_case("PROGRESS")) {
+                return Ok(());
+            }
+            VoipEventKind::CallRinging {
+                call_id: e.call()?.0,
+            }
+        }
         ev::DIAL_END => {
             let status = e.required_text(DIAL_STATUS)?;
             if !status.trim().eq_ignore_ascii_case("ANSWER") {
                 return Ok(());
             }
+            let call_id = e.call()?.0;
+            // An answer with no ringing before it ends the post-dial delay itself (RFC 6076:
+            // INVITE → first 180/183 or 200); the engine keeps only a call's first such event.
+            out.push(ctx.event(
+                VoipEventKind::CallRinging {
+                    call_id: call_id.clone(),
+                },
+                time,
+            ));
             VoipEventKind::CallAnswer {
-                call_id: e.call()?.0,
+                call_id,
                 post_dial_delay: None,
             }
         }

@@ -10,6 +10,8 @@ pub mod event {
     pub const CALL_START: &str = "voip.call.start";
     /// A call was answered.
     pub const CALL_ANSWER: &str = "voip.call.answer";
+    /// The far end is alerting (first 18x).
+    pub const CALL_RINGING: &str = "voip.call.ringing";
     /// A call ended (active calls −1; counted by disposition).
     pub const CALL_END: &str = "voip.call.end";
     /// A whole call in one record.
@@ -239,6 +241,8 @@ pub mod ami {
         pub const DIAL_BEGIN: &str = "DialBegin";
         /// A Dial finished.
         pub const DIAL_END: &str = "DialEnd";
+        /// A Dial's destination changed state (`RINGING`, `PROGRESS`, `PROCEEDING`).
+        pub const DIAL_STATE: &str = "DialState";
         /// Outbound (trunk) registration state.
         pub const REGISTRY: &str = "Registry";
         /// Inbound contact state.

@@ -20,6 +20,7 @@ use crate::event::{
 pub(crate) enum ContractEvent {
     CallStart,
     CallAnswer,
+    CallRinging,
     CallEnd,
     Cdr,
     Quality,
@@ -35,6 +36,7 @@ impl ContractEvent {
         Some(match name {
             event::CALL_START => ContractEvent::CallStart,
             event::CALL_ANSWER => ContractEvent::CallAnswer,
+            event::CALL_RINGING => ContractEvent::CallRinging,
             event::CALL_END => ContractEvent::CallEnd,
             event::CDR => ContractEvent::Cdr,
             event::QUALITY => ContractEvent::Quality,
@@ -51,6 +53,7 @@ impl ContractEvent {
         match self {
             ContractEvent::CallStart => event::CALL_START,
             ContractEvent::CallAnswer => event::CALL_ANSWER,
+            ContractEvent::CallRinging => event::CALL_RINGING,
             ContractEvent::CallEnd => event::CALL_END,
             ContractEvent::Cdr => event::CDR,
             ContractEvent::Quality => event::QUALITY,
@@ -170,6 +173,9 @@ pub(crate) fn build(ev: ContractEvent, f: &Fields<'_>) -> Result<VoipEventKind, 
         ContractEvent::CallAnswer => VoipEventKind::CallAnswer {
             call_id: r.required_string(CALL_ID)?,
             post_dial_delay: r.seconds(PDD)?,
+        },
+        ContractEvent::CallRinging => VoipEventKind::CallRinging {
+            call_id: r.required_string(CALL_ID)?,
         },
         ContractEvent::CallEnd => VoipEventKind::CallEnd(r.call_record()?),
         ContractEvent::Cdr => VoipEventKind::Cdr(r.call_record()?),

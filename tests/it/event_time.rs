@@ -234,3 +234,59 @@ fn ami_events_in_one_burst_give_the_talk_time_between_their_own_timestamps() {
     assert!((d[0] - 108.6).abs() < 1e-6, "{d:?}");
     assert_eq!(e.active_calls(), 0);
 }
+
+/// `(trunk, samples)` of the post-dial-delay histogram.
+fn pdd(rec: &MemoryRecorder) -> Vec<(String, Vec<f64>)> {
+    rec.histograms
+        .iter()
+        .filter(|((m, _), _)| *m == Metric::CallPostDialDelay)
+        .map(|((_, l), v)| {
+            let trunk = l
+                .iter()
+                .find(|(k, _)| k == label::TRUNK)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            (trunk, v.clone())
+        })
+        .collect()
+}
+
+fn ami(lines_of: &str, drop_event: Option<&str>) -> (Engine, MemoryRecorder) {
+    use crate::support::fixtures::{data, json_record, lines};
+    let text = data(lines_of);
+    let records: Vec<LogRecord> = lines(&text)
+        .filter(|l| drop_event.is_none_or(|ev| !l.contains(&format!("\"Event\":\"{ev}\""))))
+        .map(|l| json_record(l, "ami.jsonl"))
+        .collect();
+    let req = request(vec![s("service.instance.id", "ast-2")], records);
+    let sources = [SourceConfig {
+        preset: Preset::AsteriskAmi,
+        matches: [("service.instance.id".to_string(), "ast-2".to_string())].into(),
+    }];
+    let n = normalize_request(&req, &sources);
+    let mut e = Engine::new(&Config::default());
+    let mut rec = MemoryRecorder::default();
+    e.handle(EngineInput::Events(n.events), at(1_741_944_100), &mut rec);
+    (e, rec)
+}
+
+#[test]
+fn ami_post_dial_delay_runs_from_dial_begin_to_ringing() {
+    // 1001 dials carrier-b: DialBegin 1741944000.2, DialState RINGING 1741944001.9, DialEnd
+    // ANSWER 1741944004.0. PDD is DialBegin → the first ringing: 1.7 s, once.
+    let (_, rec) = ami("asterisk_ami/hangup-and-cdr.jsonl", None);
+    let got = pdd(&rec);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0].0, "carrier-b");
+    assert_eq!(got[0].1.len(), 1, "{got:?}");
+    assert!((got[0].1[0] - 1.7).abs() < 1e-6, "{got:?}");
+}
+
+#[test]
+fn ami_post_dial_delay_without_ringing_ends_at_the_answer() {
+    // A destination that answers without a 180/183: DialBegin → DialEnd ANSWER, 3.8 s.
+    let (_, rec) = ami("asterisk_ami/hangup-and-cdr.jsonl", Some("DialState"));
+    let got = pdd(&rec);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!((got[0].1[0] - 3.8).abs() < 1e-6, "{got:?}");
+}

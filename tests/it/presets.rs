@@ -302,6 +302,11 @@ fn ami_expected(pbx: &str) -> Vec<VoipEvent> {
     let a = "1741943500.10";
     vec![
         e("1741943500.100000", start(a, Inbound, Some("carrier-a"))),
+        // DialEnd ANSWER with no DialState before it: the answer also ends the post-dial delay.
+        e(
+            "1741943503.500000",
+            VoipEventKind::CallRinging { call_id: a.into() },
+        ),
         e("1741943503.500000", answer(a, None)),
         e(
             "1741943612.100000",
@@ -424,9 +429,9 @@ fn asterisk_ami_raw_blocks_in_the_body() {
         n.events,
         vec![
             all[0].clone(),
-            all[2].clone(),
-            all[5].clone(),
-            all[10].clone()
+            all[3].clone(),
+            all[6].clone(),
+            all[11].clone()
         ]
     );
 }

@@ -16,6 +16,7 @@ struct Active {
     direction: Direction,
     since: SystemTime,
     answered_at: Option<SystemTime>,
+    rung: bool,
 }
 
 /// What the table knew of a call when it ended: an end event often names neither its trunk nor
@@ -100,6 +101,7 @@ impl ActiveCalls {
                 direction,
                 since: at,
                 answered_at: None,
+                rung: false,
             },
         );
         self.order.push_back((pbx, id));
@@ -121,10 +123,26 @@ impl ActiveCalls {
         out
     }
 
-    /// A call was answered at event time `at` (the first answer counts).
-    pub fn answer(&mut self, pbx: u32, call_id: &str, at: SystemTime) {
-        if let Some(a) = self.calls.get_mut(&pbx).and_then(|t| t.get_mut(call_id)) {
-            a.answered_at.get_or_insert(at);
+    /// The far end of a call started alerting at `at`: for the call's first such event, its trunk
+    /// and the post-dial delay since its start (both event times).
+    pub fn ring(&mut self, pbx: u32, call_id: &str, at: SystemTime) -> Option<(u32, Duration)> {
+        let a = self.calls.get_mut(&pbx)?.get_mut(call_id)?;
+        if a.rung || a.answered_at.is_some() {
+            return None;
+        }
+        a.rung = true;
+        Some((a.trunk, at.duration_since(a.since).unwrap_or_default()))
+    }
+
+    /// A call was answered at event time `at` (the first answer counts); true when its post-dial
+    /// delay was already measured from a ringing event.
+    pub fn answer(&mut self, pbx: u32, call_id: &str, at: SystemTime) -> bool {
+        match self.calls.get_mut(&pbx).and_then(|t| t.get_mut(call_id)) {
+            Some(a) => {
+                a.answered_at.get_or_insert(at);
+                std::mem::replace(&mut a.rung, true)
+            }
+            None => false,
         }
     }
 
