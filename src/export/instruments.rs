@@ -306,7 +306,13 @@ impl Recorder for OtelRecorder {
     }
 
     fn alert(&mut self, transition: &AlertTransition) {
-        self.alerts.emit(transition);
+        for dropped in self.alerts.emit(transition) {
+            self.add(
+                Metric::AlertsDropped,
+                1,
+                &[(label::ALERT_RULE, &dropped.transition.rule)],
+            );
+        }
     }
 }
 
@@ -336,7 +342,7 @@ mod tests {
         let meter = provider.meter("bench");
         let (_tx, rx) = watch::channel(SharedSnapshot::default());
         let instruments = Arc::new(Instruments::new(&meter, rx, Arc::new(SelfStats::default())));
-        let mut rec = OtelRecorder::new(instruments, AlertEmitter::new(None, None, scope()));
+        let mut rec = OtelRecorder::new(instruments, AlertEmitter::new(None, None));
         let dispositions = ["answered", "busy", "no_answer", "failed"];
         let trunks = ["t1", "t2", "t3", "other"];
         let n = 1_000_000u64;
