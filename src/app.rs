@@ -78,6 +78,7 @@ pub async fn run(
     let outbox = telemetry.alert_outbox();
     if let Some(path) = &cfg.alerts.state_file {
         engine::restore_alert_state(&mut engine, path, clock.now(), outbox.as_ref());
+        telemetry.wake_alert_delivery();
     }
 
     let (tx, rx) = mpsc::channel(cfg.receiver.queue_capacity.max(1));

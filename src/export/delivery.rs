@@ -280,19 +280,31 @@ fn spawn_worker<E: LogExporter + 'static>(
             let provider = SdkLoggerProvider::builder().build();
             let logger = provider.logger_with_scope(scope.clone());
             while let Ok(job) = rx.recv() {
-                let records: Vec<SdkLogRecord> = job
-                    .entries
-                    .iter()
-                    .map(|e| {
-                        let mut r = logger.create_log_record();
-                        fill_record(&mut r, &e.transition);
-                        r.add_attribute(attr::ID, e.id.clone());
-                        r
-                    })
-                    .collect();
-                let pairs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
-                    records.iter().map(|r| (r, &scope)).collect();
-                let result = block_on(exporter.export(LogBatch::new(&pairs)));
+                let export = || {
+                    let records: Vec<SdkLogRecord> = job
+                        .entries
+                        .iter()
+                        .map(|e| {
+                            let mut r = logger.create_log_record();
+                            fill_record(&mut r, &e.transition);
+                            // The OTLP encoder requires an observed time. The engine observed
+                            // the transition at its own time; a retry must not change the record.
+                            r.set_observed_timestamp(e.transition.at);
+                            r.add_attribute(attr::ID, e.id.clone());
+                            r
+                        })
+                        .collect();
+                    let pairs: Vec<(&SdkLogRecord, &InstrumentationScope)> =
+                        records.iter().map(|r| (r, &scope)).collect();
+                    block_on(exporter.export(LogBatch::new(&pairs)))
+                };
+                // A panic inside the exporter fails this attempt, not every later one.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(export))
+                    .unwrap_or_else(|_| {
+                        Err(OTelSdkError::InternalFailure(
+                            "alert export panicked".into(),
+                        ))
+                    });
                 let _ = job.reply.send(result);
             }
             if let Err(e) = exporter.shutdown_with_timeout(Duration::from_secs(1))

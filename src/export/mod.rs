@@ -240,6 +240,14 @@ impl Telemetry {
         self.delivery.as_ref().map(|d| d.outbox().clone())
     }
 
+    /// Tells the alert delivery task to look at the outbox now: after the app restored
+    /// transitions from the state file into it.
+    pub fn wake_alert_delivery(&self) {
+        if let Some(d) = &self.delivery {
+            d.waker().notify_one();
+        }
+    }
+
     /// Where `/metrics` is served (the real port when the config asked for port 0).
     pub fn prometheus_addr(&self) -> Option<SocketAddr> {
         self.prometheus.as_ref().map(|p| p.addr())

@@ -11,6 +11,7 @@ mod event_time;
 mod export;
 mod normalize;
 mod otlp_interop;
+mod outbox;
 mod pipeline;
 mod presets;
 mod presets_e2e;
