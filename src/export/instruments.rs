@@ -454,10 +454,6 @@ mod tests {
         assert_eq!(cache.slots.len(), CACHE_SLOTS, "memory stays bounded");
     }
 
-    fn scope() -> opentelemetry::InstrumentationScope {
-        opentelemetry::InstrumentationScope::builder("bench").build()
-    }
-
     #[test]
     fn every_observable_has_a_source() {
         struct Count(std::sync::atomic::AtomicUsize);
