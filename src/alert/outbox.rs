@@ -126,7 +126,8 @@ impl Outbox {
     /// Removes the acknowledged transitions; returns how many were still waiting.
     pub fn ack(&mut self, ids: &[String]) -> usize {
         let before = self.entries.len();
-        self.entries.retain(|e| !ids.contains(&e.id));
+        let ids: std::collections::HashSet<&str> = ids.iter().map(String::as_str).collect();
+        self.entries.retain(|e| !ids.contains(e.id.as_str()));
         let removed = before - self.entries.len();
         if removed > 0 {
             self.revision += 1;

@@ -144,11 +144,19 @@ impl Delivery {
     /// are still undelivered (kept in the outbox, hence in the state file) when it ended or when
     /// `deadline` passed.
     pub async fn finish(self, deadline: Instant) -> usize {
-        let _ = self.control.send(Control::Finish).await;
-        if tokio::time::timeout_at(deadline, self.task).await.is_err() {
-            debug!("alert delivery still busy at the shutdown deadline");
+        let Delivery {
+            outbox,
+            control,
+            mut task,
+            ..
+        } = self;
+        let _ = tokio::time::timeout_at(deadline, control.send(Control::Finish)).await;
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            // An export hanging past the deadline: what it carried stays in the outbox.
+            debug!("alert delivery still busy at the shutdown deadline; stopped");
+            task.abort();
         }
-        self.outbox.lock().len()
+        outbox.lock().len()
     }
 }
 

@@ -14,6 +14,7 @@ mod logs;
 mod otlp;
 mod prometheus;
 mod resource;
+mod sdk_log;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ pub use console::ConsoleOutput;
 pub use delivery::{BACKOFF_MAX as ALERT_RETRY_MAX, BACKOFF_MIN as ALERT_RETRY_MIN};
 pub use logs::{ALERT_EVENT_NAME, attr as alert_attr};
 pub use prometheus::{METRICS_PATH, prometheus_name};
+pub use sdk_log::SdkLogLimit;
 
 /// Who this sidecar is, stamped on every exported metric and log record as the OTel resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
