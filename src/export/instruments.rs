@@ -455,6 +455,76 @@ mod tests {
     }
 
     #[test]
+    fn a_transition_dropped_from_the_full_outbox_is_counted_by_rule() {
+        use opentelemetry::metrics::MeterProvider as _;
+        use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+        use opentelemetry_sdk::metrics::{
+            InMemoryMetricExporter, PeriodicReader, SdkMeterProvider,
+        };
+
+        use crate::alert::{AlertState, SharedOutbox};
+        use crate::export::logs::OutboxSender;
+        use crate::signal::Severity;
+
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        let meter = provider.meter("t");
+        let (_tx, rx) = watch::channel(SharedSnapshot::default());
+        let instruments = Arc::new(Instruments::new(&meter, rx, Arc::new(SelfStats::default())));
+        let outbox = SharedOutbox::new(1);
+        let emitter = AlertEmitter::new(
+            Some(OutboxSender {
+                outbox: outbox.clone(),
+                wake: Arc::new(tokio::sync::Notify::new()),
+            }),
+            None,
+        );
+        let mut rec = OtelRecorder::new(instruments, emitter);
+        let t = |state, secs| AlertTransition {
+            rule: "registration_failures".into(),
+            severity: Severity::Critical,
+            state,
+            value: 0.1,
+            threshold: 0.05,
+            window: std::time::Duration::from_secs(300),
+            scope: vec![(label::PBX, "p".into())],
+            labels: vec![],
+            body: "b".into(),
+            at: std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        };
+        rec.alert(&t(AlertState::Firing, 10));
+        rec.alert(&t(AlertState::Resolved, 20));
+        rec.alert(&t(AlertState::Firing, 30));
+        assert_eq!(outbox.lock().len(), 1, "a cap of one keeps the newest");
+        provider.force_flush().unwrap();
+        let mut dropped = None;
+        for rm in exporter.get_finished_metrics().unwrap() {
+            for sm in rm.scope_metrics() {
+                for m in sm.metrics() {
+                    if m.name() != Metric::AlertsDropped.def().name {
+                        continue;
+                    }
+                    if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
+                        for p in sum.data_points() {
+                            let rule = p
+                                .attributes()
+                                .find(|kv| kv.key.as_str() == label::ALERT_RULE)
+                                .map(|kv| kv.value.to_string());
+                            dropped = Some((rule, p.value()));
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            dropped,
+            Some((Some("registration_failures".to_string()), 2))
+        );
+    }
+
+    #[test]
     fn every_observable_has_a_source() {
         struct Count(std::sync::atomic::AtomicUsize);
         impl AsyncInstrument<u64> for Count {
