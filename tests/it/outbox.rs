@@ -187,9 +187,14 @@ async fn an_undelivered_outbox_in_the_state_file_is_delivered_after_a_restart() 
     // Restart with the backend back: the saved transition goes out, once, with the same id, and
     // the restored firing alert is not announced again.
     sink.set_refusing(false);
+    let restarted = Instant::now();
     let car = Sidecar::start(cfg, Arc::new(clock.clone())).await;
     sink.wait_until(Duration::from_secs(10), |s| !alerts(s).is_empty())
         .await;
+    eprintln!(
+        "restart: saved firing record arrived {:.2} s after the restart",
+        restarted.elapsed().as_secs_f64()
+    );
     for _ in 0..5 {
         clock.advance(Duration::from_secs(2));
         tokio::time::sleep(Duration::from_millis(200)).await;
