@@ -102,9 +102,6 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let stats = Arc::new(SelfStats::default());
     let mut engine = Engine::new(&cfg);
-    if let Some(path) = &cfg.alerts.state_file {
-        engine::restore_alert_state(&mut engine, path, clock.now());
-    }
     let (snap_tx, snap_rx) = watch::channel(engine.snapshot());
     let resource = ResourceInfo {
         instance_id: instance_id(&cfg),
@@ -113,6 +110,12 @@ pub async fn run(
     let telemetry = Telemetry::start(&cfg.exporters, resource, snap_rx.clone(), stats.clone())
         .await
         .context("starting exporters")?;
+    // After the exporters: the state file's outbox goes into the outbox they deliver.
+    let outbox = telemetry.alert_outbox();
+    if let Some(path) = &cfg.alerts.state_file {
+        engine::restore_alert_state(&mut engine, path, clock.now(), outbox.as_ref());
+        telemetry.wake_alert_delivery();
+    }
 
     let (tx, rx) = mpsc::channel(cfg.receiver.queue_capacity.max(1));
     let (probe_tx, probe_rx) = mpsc::channel(64);
@@ -128,6 +131,7 @@ pub async fn run(
             stop: engine_stop.clone(),
             state_file: cfg.alerts.state_file.clone(),
             probes: Some(probe_rx),
+            outbox: outbox.clone(),
         },
     ));
 
@@ -243,8 +247,9 @@ pub async fn run(
         }
     }
     engine_stop.cancel();
+    let mut stopped_engine = None;
     match tokio::time::timeout_at(deadline, &mut engine_task).await {
-        Ok(Ok(_engine)) => {}
+        Ok(Ok(engine)) => stopped_engine = Some(engine),
         Ok(Err(e)) => {
             failure.get_or_insert(anyhow::anyhow!("the engine ended abnormally: {e}"));
         }
@@ -257,10 +262,12 @@ pub async fn run(
     let left = deadline
         .saturating_duration_since(tokio::time::Instant::now())
         .max(Duration::from_millis(500));
-    telemetry
-        .shutdown(left)
-        .await
-        .context("flushing exporters")?;
+    let flushed = telemetry.shutdown(left).await;
+    // Once more after the last delivery, so what it delivered is not sent again after a restart.
+    if let (Some(engine), Some(path)) = (&stopped_engine, &cfg.alerts.state_file) {
+        engine::save_alert_state(engine, outbox.as_ref(), path);
+    }
+    flushed.context("flushing exporters")?;
     if let Some(e) = failure {
         return Err(e);
     }

@@ -195,6 +195,8 @@ metrics! {
     AlertsFiring => ("voip.alerts.firing", "{alert}", Gauge, "Alerts currently firing", &[]),
     /// Alert transitions suppressed by storm control.
     AlertsSuppressed => ("voip.alerts.suppressed", "{transition}", Counter, "Alert transitions held back by storm control", &[]),
+    /// Undelivered alert transitions dropped from the full outbox.
+    AlertsDropped => ("callpulse.alerts.dropped", "{transition}", Counter, "Undelivered alert transitions dropped, oldest first, past the outbox cap", &[]),
     /// Receiver log records.
     ReceiverLogRecords => ("callpulse.receiver.log_records", "{record}", ObservableCounter, "OTLP log records received, by outcome", &[]),
     /// Probe rounds not started or lost.

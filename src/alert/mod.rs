@@ -4,15 +4,18 @@
 //! and reads the state file's text). `docs/alerts.md` is the operator's reference.
 //!
 //! Files: `rules.rs` built-in defaults and merging with the config, `state.rs` the per-scope
-//! machine, `storm.rs` the per-rule cap, `persist.rs` the state file's JSON, `body.rs` the
-//! sentence a person reads; this file evaluates them together ([`AlertEngine`]).
+//! machine, `storm.rs` the per-rule cap, `persist.rs` the state file's JSON, `outbox.rs` the
+//! transitions waiting for the backend's acknowledgement, `body.rs` the sentence a person reads;
+//! this file evaluates them together ([`AlertEngine`]).
 
 mod body;
+pub mod outbox;
 mod persist;
 mod rules;
 mod state;
 mod storm;
 
+pub use outbox::{OutboxEntry, SharedOutbox, transition_id};
 pub use rules::{default_rules, names};
 
 use std::collections::HashMap;
@@ -41,7 +44,8 @@ impl AlertState {
     }
 }
 
-/// One transition, emitted exactly once as a `voip.alert` log record.
+/// One transition, emitted once by the engine; delivered at least once as a `voip.alert` log
+/// record (it waits in the [`outbox`] until the backend acknowledges it).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AlertTransition {
     /// Rule name.
@@ -351,4 +355,25 @@ impl AlertEngine {
         tracing::info!(restored, skipped, "alert state restored");
         Ok(())
     }
+}
+
+/// The alert state file's text: `state` (from [`AlertEngine::save_state`]) with the outbox's
+/// waiting transitions added, so a restart delivers them. `None` only if `state` is not a state
+/// document, which cannot happen for the engine's own output.
+pub fn state_with_outbox(state: &str, outbox: &[OutboxEntry]) -> Option<String> {
+    match persist::with_outbox(state, outbox.iter()) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::error!(error = %e, "alert outbox not added to the state");
+            None
+        }
+    }
+}
+
+/// The transitions a state file's outbox holds (none for a version-1 file), oldest first. Entries
+/// naming a label, severity or state callpulse does not know are skipped and logged.
+pub fn restore_outbox(state: &str) -> Result<Vec<OutboxEntry>, AlertError> {
+    let (entries, skipped) = persist::decode_outbox(state)?;
+    tracing::info!(restored = entries.len(), skipped, "alert outbox restored");
+    Ok(entries)
 }

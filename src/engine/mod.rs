@@ -17,7 +17,7 @@ mod window;
 
 pub use memory::MemoryRecorder;
 pub use state::{Engine, ProbeState};
-pub use task::{RunOptions, restore_alert_state, run, run_with};
+pub use task::{RunOptions, restore_alert_state, run, run_with, save_alert_state};
 
 use crate::alert::AlertTransition;
 use crate::event::VoipEvent;

@@ -1,7 +1,7 @@
 //! The async shell around the engine: a short `select!` loop, tick arm first, so a flood of
 //! input can never starve the gauges and alerts. Ends when every sender is gone (staged shutdown)
 //! or when told to stop (then it drains what is already queued), and always leaves the alert
-//! state file written.
+//! state file written: the firing alerts and the outbox of transitions not yet delivered.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::{Engine, EngineInput, Recorder, SharedSnapshot};
+use crate::alert::SharedOutbox;
 use crate::clock::Clock;
 use crate::stats::SelfStats;
 
@@ -27,6 +28,7 @@ pub async fn run(
         stop: CancellationToken::new(),
         state_file: None,
         probes: None,
+        outbox: None,
     };
     run_with(engine, rx, recorder, snapshot_tx, clock, stats, opts).await
 }
@@ -37,11 +39,14 @@ pub struct RunOptions {
     /// Stop even while senders are still alive (a stalled receiver must not keep the engine from
     /// its final tick): what is queued is applied, then the task ends.
     pub stop: CancellationToken,
-    /// Written after each evaluation that changed an alert, and at the end.
+    /// Written after each evaluation that changed an alert, each tick after the outbox changed,
+    /// and at the end.
     pub state_file: Option<PathBuf>,
     /// Probe reports on a channel of their own, read before the ingest queue: an OTLP flood must
     /// not delay a probe result (nor its `sip.probe.up`).
     pub probes: Option<mpsc::Receiver<EngineInput>>,
+    /// The alert outbox (when OTLP is on), kept in the state file.
+    pub outbox: Option<SharedOutbox>,
 }
 
 /// [`run`], stoppable, keeping the alert state file current.
@@ -60,6 +65,7 @@ pub async fn run_with(
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut ticks: u64 = 0;
     let mut saved = engine.save_alerts();
+    let mut saved_revision = outbox_revision(opts.outbox.as_ref());
     loop {
         tokio::select! {
             biased;
@@ -74,9 +80,11 @@ pub async fn run_with(
                 snapshot_tx.send_replace(engine.snapshot());
                 if let Some(path) = &opts.state_file {
                     let state = engine.save_alerts();
-                    if state != saved {
-                        save_alert_state(state.as_deref(), path);
+                    let revision = outbox_revision(opts.outbox.as_ref());
+                    if state != saved || revision != saved_revision {
+                        save_alert_state(&engine, opts.outbox.as_ref(), path);
                         saved = state;
+                        saved_revision = revision;
                     }
                 }
             }
@@ -111,7 +119,7 @@ pub async fn run_with(
     stats.set_queue_depth(0);
     snapshot_tx.send_replace(engine.snapshot());
     if let Some(path) = &opts.state_file {
-        save_alert_state(engine.save_alerts().as_deref(), path);
+        save_alert_state(&engine, opts.outbox.as_ref(), path);
     }
     engine
 }
@@ -130,26 +138,69 @@ async fn recv_opt(rx: &mut Option<mpsc::Receiver<EngineInput>>) -> Option<Engine
     }
 }
 
-/// Restores firing alerts from the state file so a restart does not announce them twice. A missing
-/// file is a first start; an unreadable one is logged and ignored (the alerts re-evaluate).
-pub fn restore_alert_state(engine: &mut Engine, path: &Path, now: std::time::SystemTime) {
-    match std::fs::read_to_string(path) {
-        Ok(text) => match engine.restore_alerts(&text, now) {
-            Ok(()) => tracing::info!(path = %path.display(), "alert state restored"),
-            Err(e) => {
-                tracing::warn!(path = %path.display(), error = %e, "alert state file ignored")
-            }
-        },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::warn!(path = %path.display(), error = %e, "alert state file unreadable"),
+fn outbox_revision(outbox: Option<&SharedOutbox>) -> Option<u64> {
+    outbox.map(|o| o.lock().revision())
+}
+
+/// Restores firing alerts from the state file so a restart does not announce them twice, and the
+/// outbox's undelivered transitions into `outbox` so they are delivered after the restart. A
+/// missing file is a first start; an unreadable one is logged and ignored (the alerts
+/// re-evaluate).
+pub fn restore_alert_state(
+    engine: &mut Engine,
+    path: &Path,
+    now: std::time::SystemTime,
+    outbox: Option<&SharedOutbox>,
+) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "alert state file unreadable");
+            return;
+        }
+    };
+    match engine.restore_alerts(&text, now) {
+        Ok(()) => tracing::info!(path = %path.display(), "alert state restored"),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "alert state file ignored");
+            return;
+        }
+    }
+    match (crate::alert::restore_outbox(&text), outbox) {
+        (Ok(entries), Some(o)) => o.lock().restore(entries),
+        (Ok(entries), None) if !entries.is_empty() => tracing::warn!(
+            path = %path.display(),
+            undelivered = entries.len(),
+            "alert outbox not restored: no OTLP exporter is configured to deliver it"
+        ),
+        (Ok(_), None) => {}
+        (Err(e), _) => tracing::warn!(path = %path.display(), error = %e, "alert outbox ignored"),
     }
 }
 
-/// Writes the alert state next to its final name and renames it, so a crash never leaves half a file.
-fn save_alert_state(text: Option<&str>, path: &Path) {
-    let Some(text) = text else {
+/// Writes the alert state (the engine's firing alerts and the outbox) now; the app calls it once
+/// more after the exporters' last delivery, so transitions delivered at shutdown are not sent
+/// again after the next start.
+pub fn save_alert_state(engine: &Engine, outbox: Option<&SharedOutbox>, path: &Path) {
+    let Some(state) = engine.save_alerts() else {
         return;
     };
+    let text = match outbox {
+        None => Some(state),
+        Some(o) => {
+            // Copied out first: the lock is not held while serialising.
+            let entries: Vec<_> = o.lock().entries().cloned().collect();
+            crate::alert::state_with_outbox(&state, &entries)
+        }
+    };
+    if let Some(text) = text {
+        write_atomically(&text, path);
+    }
+}
+
+/// Writes next to the final name and renames, so a crash never leaves half a file.
+fn write_atomically(text: &str, path: &Path) {
     let tmp = path.with_extension("tmp");
     let result = std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path));
     match result {

@@ -340,7 +340,13 @@ impl Recorder for OtelRecorder {
     }
 
     fn alert(&mut self, transition: &AlertTransition) {
-        self.alerts.emit(transition);
+        for dropped in self.alerts.emit(transition) {
+            self.add(
+                Metric::AlertsDropped,
+                1,
+                &[(label::ALERT_RULE, &dropped.transition.rule)],
+            );
+        }
     }
 }
 
@@ -370,7 +376,7 @@ mod tests {
         let meter = provider.meter("bench");
         let (_tx, rx) = watch::channel(SharedSnapshot::default());
         let instruments = Arc::new(Instruments::new(&meter, rx, Arc::new(SelfStats::default())));
-        let mut rec = OtelRecorder::new(instruments, AlertEmitter::new(None, None, scope()));
+        let mut rec = OtelRecorder::new(instruments, AlertEmitter::new(None, None));
         let dispositions = ["answered", "busy", "no_answer", "failed"];
         let trunks = ["t1", "t2", "t3", "other"];
         let n = 1_000_000u64;
@@ -482,8 +488,74 @@ mod tests {
         assert_eq!(cache.slots.len(), CACHE_SLOTS, "memory stays bounded");
     }
 
-    fn scope() -> opentelemetry::InstrumentationScope {
-        opentelemetry::InstrumentationScope::builder("bench").build()
+    #[test]
+    fn a_transition_dropped_from_the_full_outbox_is_counted_by_rule() {
+        use opentelemetry::metrics::MeterProvider as _;
+        use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+        use opentelemetry_sdk::metrics::{
+            InMemoryMetricExporter, PeriodicReader, SdkMeterProvider,
+        };
+
+        use crate::alert::{AlertState, SharedOutbox};
+        use crate::export::logs::OutboxSender;
+        use crate::signal::Severity;
+
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        let meter = provider.meter("t");
+        let (_tx, rx) = watch::channel(SharedSnapshot::default());
+        let instruments = Arc::new(Instruments::new(&meter, rx, Arc::new(SelfStats::default())));
+        let outbox = SharedOutbox::new(1);
+        let emitter = AlertEmitter::new(
+            Some(OutboxSender {
+                outbox: outbox.clone(),
+                wake: Arc::new(tokio::sync::Notify::new()),
+            }),
+            None,
+        );
+        let mut rec = OtelRecorder::new(instruments, emitter);
+        let t = |state, secs| AlertTransition {
+            rule: "registration_failures".into(),
+            severity: Severity::Critical,
+            state,
+            value: 0.1,
+            threshold: 0.05,
+            window: std::time::Duration::from_secs(300),
+            scope: vec![(label::PBX, "p".into())],
+            labels: vec![],
+            body: "b".into(),
+            at: std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs),
+        };
+        rec.alert(&t(AlertState::Firing, 10));
+        rec.alert(&t(AlertState::Resolved, 20));
+        rec.alert(&t(AlertState::Firing, 30));
+        assert_eq!(outbox.lock().len(), 1, "a cap of one keeps the newest");
+        provider.force_flush().unwrap();
+        let mut dropped = None;
+        for rm in exporter.get_finished_metrics().unwrap() {
+            for sm in rm.scope_metrics() {
+                for m in sm.metrics() {
+                    if m.name() != Metric::AlertsDropped.def().name {
+                        continue;
+                    }
+                    if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
+                        for p in sum.data_points() {
+                            let rule = p
+                                .attributes()
+                                .find(|kv| kv.key.as_str() == label::ALERT_RULE)
+                                .map(|kv| kv.value.to_string());
+                            dropped = Some((rule, p.value()));
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(
+            dropped,
+            Some((Some("registration_failures".to_string()), 2))
+        );
     }
 
     #[test]

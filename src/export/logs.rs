@@ -1,19 +1,18 @@
-//! Alert transitions as OpenTelemetry events: one `voip.alert` log record per transition, through
-//! the OTLP logs exporter (batched), plus one console line when the console exporter is on.
+//! Alert transitions as OpenTelemetry events: one `voip.alert` log record per transition, put in
+//! the outbox that `delivery` sends through the OTLP logs exporter until the backend acknowledges
+//! it, plus one console line (or one line of callpulse's own log) at once.
 //!
-//! This is callpulse's own thin log appender: the only place that calls the Logs bridge API
-//! (`Logger::emit`). It never blocks: the batch processor queues (and counts drops) on its own.
+//! Owns the record's shape ([`fill_record`]); never blocks the engine: a push is a short lock.
 
 use std::sync::Arc;
 
-use opentelemetry::logs::{AnyValue, Logger as _, LoggerProvider as _, Severity};
-use opentelemetry::{InstrumentationScope, Key};
-use opentelemetry_sdk::Resource;
-use opentelemetry_sdk::logs::{BatchLogProcessor, LogExporter, SdkLogger, SdkLoggerProvider};
+use opentelemetry::Key;
+use opentelemetry::logs::{AnyValue, Severity};
+use tokio::sync::Notify;
 use tracing::info;
 
 use super::console::ConsoleOutput;
-use crate::alert::{AlertState, AlertTransition};
+use crate::alert::{AlertState, AlertTransition, OutboxEntry, SharedOutbox};
 use crate::config::Severity as AlertSeverity;
 use crate::metrics::label;
 
@@ -30,17 +29,9 @@ pub mod attr {
     pub const THRESHOLD: &str = "voip.alert.threshold";
     /// The rule's window, in seconds (double), per OTel's duration convention.
     pub const WINDOW: &str = "voip.alert.window";
-}
-
-/// Builds the logger provider for alert events: `exporter` behind a batch processor.
-pub fn logger_provider<E: LogExporter + 'static>(
-    exporter: E,
-    resource: Resource,
-) -> SdkLoggerProvider {
-    SdkLoggerProvider::builder()
-        .with_resource(resource)
-        .with_log_processor(BatchLogProcessor::builder(exporter).build())
-        .build()
+    /// The transition's stable id, for de-duplication by the backend: the same on every
+    /// delivery of one transition, including after a restart.
+    pub const ID: &str = "voip.alert.id";
 }
 
 /// The OTLP severity of a transition: the rule's severity while firing, INFO once resolved.
@@ -54,33 +45,48 @@ pub fn severity(t: &AlertTransition) -> (Severity, &'static str) {
     }
 }
 
+/// Where OTLP-bound transitions go: the outbox, and the delivery task to wake.
+#[derive(Debug, Clone)]
+pub struct OutboxSender {
+    /// The shared outbox.
+    pub outbox: SharedOutbox,
+    /// Notified after each push.
+    pub wake: Arc<Notify>,
+}
+
 /// Sends alert transitions to every configured destination. Cheap to clone (one per recorder).
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct AlertEmitter {
-    logger: Option<Arc<SdkLogger>>,
+    outbox: Option<OutboxSender>,
     console: Option<ConsoleOutput>,
 }
 
 impl AlertEmitter {
-    /// An emitter logging through `provider` (when OTLP is on) and printing to `console` (when
+    /// An emitter queueing for OTLP in `outbox` (when OTLP is on) and printing to `console` (when
     /// the console exporter is on).
-    pub fn new(
-        provider: Option<&SdkLoggerProvider>,
-        console: Option<ConsoleOutput>,
-        scope: InstrumentationScope,
-    ) -> AlertEmitter {
-        AlertEmitter {
-            logger: provider.map(|p| Arc::new(p.logger_with_scope(scope))),
-            console,
-        }
+    pub fn new(outbox: Option<OutboxSender>, console: Option<ConsoleOutput>) -> AlertEmitter {
+        AlertEmitter { outbox, console }
     }
 
-    /// Emits one transition to every destination.
-    pub fn emit(&self, t: &AlertTransition) {
-        if let Some(logger) = &self.logger {
-            let mut record = logger.create_log_record();
-            fill_record(&mut record, t);
-            logger.emit(record);
+    /// Emits one transition to every destination: queued for OTLP, printed at once. Returns the
+    /// transitions the outbox dropped to make room (oldest first), for `callpulse.alerts.dropped`.
+    pub fn emit(&self, t: &AlertTransition) -> Vec<OutboxEntry> {
+        let mut dropped = Vec::new();
+        if let Some(o) = &self.outbox {
+            {
+                let mut outbox = o.outbox.lock();
+                outbox.push(OutboxEntry::new(t.clone()));
+                dropped = outbox.take_dropped();
+            }
+            o.wake.notify_one();
+            for d in &dropped {
+                tracing::error!(
+                    rule = %d.transition.rule,
+                    state = d.transition.state.as_str(),
+                    id = %d.id,
+                    "alert outbox full; oldest undelivered transition dropped"
+                );
+            }
         }
         match &self.console {
             Some(console) => console.write(&console_line(t)),
@@ -95,6 +101,7 @@ impl AlertEmitter {
                 "alert transition"
             ),
         }
+        dropped
     }
 }
 
@@ -150,7 +157,8 @@ pub fn console_line(t: &AlertTransition) -> String {
 mod tests {
     use std::time::{Duration, SystemTime};
 
-    use opentelemetry_sdk::logs::InMemoryLogExporter;
+    use opentelemetry::logs::{Logger as _, LoggerProvider as _};
+    use opentelemetry_sdk::logs::{InMemoryLogExporter, SdkLoggerProvider};
 
     use super::*;
 
@@ -190,17 +198,41 @@ mod tests {
     }
 
     #[test]
+    fn a_transition_is_queued_once_and_printed_at_once() {
+        let outbox = SharedOutbox::new(1);
+        let out = ConsoleOutput::buffer();
+        let emitter = AlertEmitter::new(
+            Some(OutboxSender {
+                outbox: outbox.clone(),
+                wake: Arc::new(Notify::new()),
+            }),
+            Some(out.clone()),
+        );
+        let t = transition(AlertState::Firing, AlertSeverity::Critical);
+        assert!(emitter.emit(&t).is_empty());
+        assert_eq!(outbox.lock().peek(10), vec![OutboxEntry::new(t.clone())]);
+        assert_eq!(out.contents().lines().count(), 1);
+        // A cap of one: the next transition pushes the first out, and says so.
+        let mut later = t.clone();
+        later.state = AlertState::Resolved;
+        let dropped = emitter.emit(&later);
+        assert_eq!(dropped, vec![OutboxEntry::new(t)]);
+        assert_eq!(outbox.lock().len(), 1);
+    }
+
+    #[test]
     fn a_transition_becomes_one_event_record() {
         let exporter = InMemoryLogExporter::default();
         let provider = SdkLoggerProvider::builder()
             .with_simple_exporter(exporter.clone())
             .build();
-        let emitter = AlertEmitter::new(
-            Some(&provider),
-            Some(ConsoleOutput::buffer()),
-            InstrumentationScope::builder("t").build(),
+        let logger = provider.logger("t");
+        let mut record = logger.create_log_record();
+        fill_record(
+            &mut record,
+            &transition(AlertState::Firing, AlertSeverity::Critical),
         );
-        emitter.emit(&transition(AlertState::Firing, AlertSeverity::Critical));
+        logger.emit(record);
         let logs = exporter.get_emitted_logs().unwrap();
         assert_eq!(logs.len(), 1);
         let r = &logs[0].record;
@@ -225,11 +257,7 @@ mod tests {
     #[test]
     fn console_line_is_one_readable_line() {
         let out = ConsoleOutput::buffer();
-        let emitter = AlertEmitter::new(
-            None,
-            Some(out.clone()),
-            InstrumentationScope::builder("t").build(),
-        );
+        let emitter = AlertEmitter::new(None, Some(out.clone()));
         emitter.emit(&transition(AlertState::Resolved, AlertSeverity::Warning));
         let text = out.contents();
         assert_eq!(text.lines().count(), 1, "{text}");

@@ -3,15 +3,18 @@
 //!
 //! One [`SdkMeterProvider`] carries every reader (OTLP periodic, Prometheus pull, console
 //! periodic), so every output sees the same instruments and the same numbers. Alert transitions
-//! are log records emitted through one [`SdkLoggerProvider`] (see [`logs`]). Nothing here blocks
-//! the engine: recording is lock-free on the caller's side and exports run on the SDK's threads.
+//! are log records that wait in the alert outbox until the OTLP logs exporter delivered them (see
+//! [`logs`] and [`delivery`]). Nothing here blocks the engine: recording is lock-free on the
+//! caller's side, a transition is a short locked push, and exports run on their own threads.
 
 mod console;
+mod delivery;
 mod instruments;
 mod logs;
 mod otlp;
 mod prometheus;
 mod resource;
+mod sdk_log;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -21,18 +24,21 @@ use std::time::Duration;
 use opentelemetry::InstrumentationScope;
 use opentelemetry::metrics::MeterProvider as _;
 use opentelemetry_sdk::error::OTelSdkError;
-use opentelemetry_sdk::logs::SdkLoggerProvider;
 use opentelemetry_sdk::metrics::{PeriodicReader, SdkMeterProvider};
 use tokio::sync::{oneshot, watch};
 use tracing::{debug, warn};
 
+use crate::alert::SharedOutbox;
+use crate::alert::outbox::DEFAULT_CAPACITY as OUTBOX_CAPACITY;
 use crate::config::ExportersConfig;
 use crate::engine::{Recorder, SharedSnapshot};
 use crate::stats::{ExporterKind, SelfStats};
 
 pub use console::ConsoleOutput;
+pub use delivery::{BACKOFF_MAX as ALERT_RETRY_MAX, BACKOFF_MIN as ALERT_RETRY_MIN};
 pub use logs::{ALERT_EVENT_NAME, attr as alert_attr};
 pub use prometheus::{METRICS_PATH, prometheus_name};
+pub use sdk_log::SdkLogLimit;
 
 /// Who this sidecar is, stamped on every exported metric and log record as the OTel resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +86,9 @@ pub enum ExportError {
         /// Why.
         reason: String,
     },
+    /// The alert delivery thread could not be started.
+    #[error("exporters.otlp: cannot start alert delivery: {0}")]
+    Delivery(std::io::Error),
     /// The Prometheus reader could not be created.
     #[error("exporters.prometheus: {0}")]
     Prometheus(String),
@@ -103,7 +112,7 @@ pub enum ExportError {
 /// endpoint. Built once by the app; the engine gets a [`Recorder`] from it.
 pub struct Telemetry {
     meter_provider: SdkMeterProvider,
-    logger_provider: Option<SdkLoggerProvider>,
+    delivery: Option<delivery::Delivery>,
     instruments: Arc<instruments::Instruments>,
     alerts: logs::AlertEmitter,
     prometheus: Option<prometheus::PrometheusServer>,
@@ -112,7 +121,7 @@ pub struct Telemetry {
 impl std::fmt::Debug for Telemetry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Telemetry")
-            .field("otlp_logs", &self.logger_provider.is_some())
+            .field("otlp_logs", &self.delivery.is_some())
             .field("prometheus", &self.prometheus_addr())
             .finish_non_exhaustive()
     }
@@ -142,7 +151,7 @@ impl Telemetry {
     ) -> Result<Telemetry, ExportError> {
         let res = resource::build(&resource);
         let mut builder = SdkMeterProvider::builder().with_resource(res.clone());
-        let mut logger_provider = None;
+        let mut delivery = None;
 
         if let Some(otlp_cfg) = &cfg.otlp {
             let exporter = otlp::metric_exporter(otlp_cfg)?;
@@ -155,7 +164,18 @@ impl Telemetry {
             let log_exporter = otlp::log_exporter(otlp_cfg)?;
             let log_exporter =
                 otlp::Counted::new(log_exporter, ExporterKind::OtlpLogs, stats.clone());
-            logger_provider = Some(logs::logger_provider(log_exporter, res));
+            // The exporter's own timeout bounds an attempt; the margin covers connecting.
+            let attempt_timeout = otlp_cfg.timeout + Duration::from_secs(5);
+            delivery = Some(
+                delivery::Delivery::start(
+                    log_exporter,
+                    res,
+                    scope(),
+                    SharedOutbox::new(OUTBOX_CAPACITY),
+                    attempt_timeout,
+                )
+                .map_err(ExportError::Delivery)?,
+            );
         }
 
         let mut prometheus_reader = None;
@@ -178,9 +198,11 @@ impl Telemetry {
         let instruments = Arc::new(instruments::Instruments::new(&meter, gauges, stats));
 
         let alerts = logs::AlertEmitter::new(
-            logger_provider.as_ref(),
+            delivery.as_ref().map(|d| logs::OutboxSender {
+                outbox: d.outbox().clone(),
+                wake: d.waker(),
+            }),
             cfg.console.is_some().then_some(console),
-            scope(),
         );
 
         let prometheus = match (&cfg.prometheus, prometheus_reader) {
@@ -198,7 +220,7 @@ impl Telemetry {
         );
         Ok(Telemetry {
             meter_provider,
-            logger_provider,
+            delivery,
             instruments,
             alerts,
             prometheus,
@@ -214,24 +236,38 @@ impl Telemetry {
         ))
     }
 
+    /// The alert outbox (when OTLP is on): the engine task keeps it in the alert state file and
+    /// the app restores it from there at start.
+    pub fn alert_outbox(&self) -> Option<SharedOutbox> {
+        self.delivery.as_ref().map(|d| d.outbox().clone())
+    }
+
+    /// Tells the alert delivery task to look at the outbox now: after the app restored
+    /// transitions from the state file into it.
+    pub fn wake_alert_delivery(&self) {
+        if let Some(d) = &self.delivery {
+            d.waker().notify_one();
+        }
+    }
+
     /// Where `/metrics` is served (the real port when the config asked for port 0).
     pub fn prometheus_addr(&self) -> Option<SocketAddr> {
         self.prometheus.as_ref().map(|p| p.addr())
     }
 
-    /// Exports everything recorded so far on every push reader (OTLP, console) and sends the
-    /// queued alert events, waiting for the exports to finish. Blocks the calling thread (inside
-    /// a multi-thread runtime it steps off the worker first); failures are counted and logged by
-    /// the exporters themselves.
+    /// Exports everything recorded so far on every push reader (OTLP, console) and tries to
+    /// deliver the waiting alert events now (ignoring the retry backoff), waiting for the exports
+    /// to finish. Blocks the calling thread (inside a multi-thread runtime it steps off the worker
+    /// first); failures are counted and logged by the exporters themselves.
     pub fn force_flush(&self) {
         let run = || {
             if let Err(e) = self.meter_provider.force_flush() {
                 debug!(error = %e, "metrics flush incomplete");
             }
-            if let Some(lp) = &self.logger_provider
-                && let Err(e) = lp.force_flush()
+            if let Some(d) = &self.delivery
+                && !d.flush_blocking(Duration::from_secs(30))
             {
-                debug!(error = %e, "logs flush incomplete");
+                debug!("alert delivery flush incomplete");
             }
         };
         match tokio::runtime::Handle::try_current() {
@@ -244,12 +280,13 @@ impl Telemetry {
 
     /// Flushes the last metrics and alert events, then stops the Prometheus endpoint. Returns
     /// within `budget` whatever the backend does: the SDK's blocking shutdown runs on its own
-    /// thread and is abandoned (with an error) when the budget runs out.
+    /// thread and is abandoned (with an error) when the budget runs out. Alert transitions still
+    /// undelivered stay in the outbox (the caller saves it in the state file) and are reported.
     pub async fn shutdown(self, budget: Duration) -> Result<(), ExportError> {
         let deadline = tokio::time::Instant::now() + budget;
         let Telemetry {
             meter_provider,
-            logger_provider,
+            delivery,
             instruments,
             alerts,
             prometheus,
@@ -267,20 +304,7 @@ impl Telemetry {
         let spawned = std::thread::Builder::new()
             .name("callpulse-export-shutdown".into())
             .spawn(move || {
-                // Metrics and logs flush side by side under the same budget.
-                let (metrics, logs) = std::thread::scope(|s| {
-                    let logs = s.spawn(|| {
-                        logger_provider.map_or(Ok(()), |lp| lp.shutdown_with_timeout(budget))
-                    });
-                    let metrics = meter_provider.shutdown_with_timeout(budget);
-                    let logs = logs.join().unwrap_or_else(|_| {
-                        Err(OTelSdkError::InternalFailure(
-                            "logs shutdown panicked".into(),
-                        ))
-                    });
-                    (metrics, logs)
-                });
-                let _ = tx.send((metrics, logs));
+                let _ = tx.send(meter_provider.shutdown_with_timeout(budget));
             });
         if let Err(e) = spawned {
             return Err(ExportError::Flush(format!(
@@ -288,6 +312,11 @@ impl Telemetry {
             )));
         }
 
+        // Alerts deliver side by side with the metrics flush, under the same deadline.
+        let undelivered = match delivery {
+            Some(d) => d.finish(deadline).await,
+            None => 0,
+        };
         let outcome = tokio::time::timeout_at(deadline, rx).await;
         if let Some(p) = prometheus {
             p.join(deadline).await;
@@ -298,13 +327,20 @@ impl Telemetry {
                 Err(ExportError::ShutdownTimeout(budget))
             }
             Ok(Err(_)) => Err(ExportError::Flush("shutdown thread ended early".into())),
-            Ok(Ok((metrics, logs))) => {
+            Ok(Ok(metrics)) => {
                 let mut failures = Vec::new();
-                for (signal, r) in [("metrics", metrics), ("logs", logs)] {
-                    match r {
-                        Ok(()) | Err(OTelSdkError::AlreadyShutdown) => {}
-                        Err(e) => failures.push(format!("{signal}: {e}")),
-                    }
+                match metrics {
+                    Ok(()) | Err(OTelSdkError::AlreadyShutdown) => {}
+                    Err(e) => failures.push(format!("metrics: {e}")),
+                }
+                if undelivered > 0 {
+                    warn!(
+                        undelivered,
+                        "alert transitions not delivered by shutdown; kept in the outbox"
+                    );
+                    failures.push(format!(
+                        "alerts: {undelivered} transitions undelivered (kept in the alert state file when one is configured)"
+                    ));
                 }
                 if failures.is_empty() {
                     Ok(())

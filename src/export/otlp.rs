@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry_otlp::{
-    Compression, LogExporter, MetricExporter, Protocol, WithExportConfig, WithHttpConfig,
-    WithTonicConfig,
+    Compression, LogExporter, MetricExporter, Protocol, RetryPolicy, WithExportConfig,
+    WithHttpConfig, WithTonicConfig,
 };
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -87,7 +87,9 @@ pub fn metric_exporter(cfg: &OtlpExporterConfig) -> Result<MetricExporter, Expor
     })
 }
 
-/// Builds the logs exporter for `cfg` (same endpoint, protocol, headers, TLS and timeout).
+/// Builds the logs exporter for `cfg` (same endpoint, protocol, headers, TLS and timeout). It
+/// makes one attempt per export: the alert outbox (`delivery.rs`) retries with its own backoff
+/// and keeps what failed, so retries inside the exporter would only stretch each attempt.
 pub fn log_exporter(cfg: &OtlpExporterConfig) -> Result<LogExporter, ExportError> {
     let built = match cfg.protocol {
         OtlpProtocol::Grpc => {
@@ -95,6 +97,7 @@ pub fn log_exporter(cfg: &OtlpExporterConfig) -> Result<LogExporter, ExportError
                 .with_tonic()
                 .with_endpoint(cfg.endpoint.clone())
                 .with_timeout(cfg.timeout)
+                .with_retry_policy(RetryPolicy::disabled())
                 .with_metadata(grpc_metadata(cfg)?);
             if cfg.gzip {
                 b = b.with_compression(Compression::Gzip);
@@ -110,6 +113,7 @@ pub fn log_exporter(cfg: &OtlpExporterConfig) -> Result<LogExporter, ExportError
                 .with_protocol(Protocol::HttpBinary)
                 .with_endpoint(http_signal_url(&cfg.endpoint, HTTP_LOGS_PATH))
                 .with_timeout(cfg.timeout)
+                .with_retry_policy(RetryPolicy::disabled())
                 .with_headers(http_headers(cfg)?);
             if cfg.gzip {
                 b = b.with_compression(Compression::Gzip);
@@ -234,30 +238,75 @@ fn http_client(cfg: &OtlpExporterConfig) -> Result<reqwest::blocking::Client, Ex
         .map_err(|e| err(e.to_string()))
 }
 
-/// Wraps an exporter to count every failed export in [`SelfStats`] and log it at warn: the SDK
-/// alone reports failures only through its internal logs, and `shutdown` can return `Ok` anyway.
+/// How often a failing exporter may log: an outage fails an export every few seconds per
+/// exporter, and one line a minute (with the count of the ones held back) says as much.
+pub const FAILURE_LOG_EVERY: Duration = Duration::from_secs(60);
+
+/// Lets one failure line through per period and counts the ones held back. Takes `now`, so it is
+/// tested without a clock.
+#[derive(Debug, Default)]
+pub struct LogLimiter {
+    last: Option<tokio::time::Instant>,
+    suppressed: u64,
+}
+
+impl LogLimiter {
+    /// `Some(n)` when a line may be written now, `n` being the lines held back since the last;
+    /// `None` when this one is held back (and counted).
+    pub fn admit(&mut self, now: tokio::time::Instant, every: Duration) -> Option<u64> {
+        match self.last {
+            Some(last) if now.saturating_duration_since(last) < every => {
+                self.suppressed += 1;
+                None
+            }
+            _ => {
+                self.last = Some(now);
+                Some(std::mem::take(&mut self.suppressed))
+            }
+        }
+    }
+}
+
+/// Wraps an exporter to count every failed export in [`SelfStats`] (`callpulse.export.failures`)
+/// and log it at warn, at most once per [`FAILURE_LOG_EVERY`] per exporter with the number of
+/// failures not logged since: the SDK alone reports failures only through its internal logs, and
+/// `shutdown` can return `Ok` anyway.
 #[derive(Debug)]
 pub struct Counted<E> {
     inner: E,
     kind: ExporterKind,
     stats: Arc<SelfStats>,
+    limiter: std::sync::Mutex<LogLimiter>,
 }
 
 impl<E> Counted<E> {
     /// Wraps `inner`, counting its failures under `kind`.
     pub fn new(inner: E, kind: ExporterKind, stats: Arc<SelfStats>) -> Counted<E> {
-        Counted { inner, kind, stats }
+        Counted {
+            inner,
+            kind,
+            stats,
+            limiter: std::sync::Mutex::default(),
+        }
     }
 
     fn observe(&self, result: OTelSdkResult) -> OTelSdkResult {
         if let Err(e) = &result {
             self.stats.count_export_failure(self.kind);
-            warn!(
-                exporter = self.kind.as_str(),
-                failures = self.stats.export_failures(self.kind),
-                error = %e,
-                "otlp export failed"
-            );
+            let admitted = self
+                .limiter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .admit(tokio::time::Instant::now(), FAILURE_LOG_EVERY);
+            if let Some(suppressed) = admitted {
+                warn!(
+                    exporter = self.kind.as_str(),
+                    failures = self.stats.export_failures(self.kind),
+                    suppressed,
+                    error = %e,
+                    "otlp export failed"
+                );
+            }
         }
         result
     }
@@ -411,6 +460,36 @@ mod tests {
         assert!(log.contains("otlp export failed"), "{log}");
         assert!(log.contains("exporter=\"otlp_metrics\""), "{log}");
         assert!(log.contains("connection refused"), "{log}");
+
+        // A second failure within the minute is counted but not logged.
+        let out2 = Captured::default();
+        let writer = out2.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let result = tracing::subscriber::with_default(subscriber, || {
+            rt.block_on(counted.export(&ResourceMetrics::default()))
+        });
+        assert!(result.is_err());
+        assert_eq!(stats.export_failures(ExporterKind::OtlpMetrics), 2);
+        let log = String::from_utf8(out2.0.lock().unwrap().clone()).unwrap();
+        assert!(log.is_empty(), "{log}");
+    }
+
+    #[test]
+    fn failure_lines_are_limited_to_one_per_period_with_a_count() {
+        let mut l = LogLimiter::default();
+        let t0 = tokio::time::Instant::now();
+        let every = Duration::from_secs(60);
+        assert_eq!(l.admit(t0, every), Some(0));
+        for s in 1..=5 {
+            assert_eq!(l.admit(t0 + Duration::from_secs(s * 10), every), None);
+        }
+        assert_eq!(l.admit(t0 + Duration::from_secs(60), every), Some(5));
+        assert_eq!(l.admit(t0 + Duration::from_secs(61), every), None);
+        assert_eq!(l.admit(t0 + Duration::from_secs(125), every), Some(1));
     }
 
     #[test]

@@ -15,6 +15,7 @@ mod export;
 mod fresh_gauges;
 mod normalize;
 mod otlp_interop;
+mod outbox;
 mod pipeline;
 mod presets;
 mod presets_e2e;

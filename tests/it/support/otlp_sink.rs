@@ -15,6 +15,9 @@
 //! Lookups take the **latest** matching data point (the most recent request that has one), so
 //! they read cumulative values naturally; [`OtlpSink::points`] gives every point in arrival order
 //! for delta temporality.
+//!
+//! [`OtlpSink::set_refusing`] turns it into a backend in an outage: every export is answered with
+//! gRPC `UNAVAILABLE` / HTTP 503 and nothing is stored, until it is switched back.
 
 // Shared by every module's end-to-end tests; not every helper is used by each.
 #![allow(dead_code)]
@@ -99,9 +102,23 @@ struct Store {
     metrics: Mutex<Vec<Received<ExportMetricsServiceRequest>>>,
     logs: Mutex<Vec<Received<ExportLogsServiceRequest>>>,
     notify: Notify,
+    /// While set, every export is refused and nothing stored (a backend outage).
+    refusing: std::sync::atomic::AtomicBool,
+    /// Exports refused so far.
+    refused: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
+    /// True (and counted) when the request must be refused.
+    fn refuse(&self) -> bool {
+        let refusing = self.refusing.load(std::sync::atomic::Ordering::SeqCst);
+        if refusing {
+            self.refused
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        refusing
+    }
+
     fn push_metrics(&self, request: ExportMetricsServiceRequest, headers: HeaderMap) {
         self.metrics
             .lock()
@@ -398,6 +415,19 @@ impl OtlpSink {
         self.store.logs.lock().unwrap().clone()
     }
 
+    /// Starts (true) or ends (false) an outage: while refusing, exports get gRPC `UNAVAILABLE` or
+    /// HTTP 503 and nothing is stored.
+    pub fn set_refusing(&self, refusing: bool) {
+        self.store
+            .refusing
+            .store(refusing, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Exports refused so far (both signals).
+    pub fn refused(&self) -> u64 {
+        self.store.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// Forgets everything received.
     pub fn clear(&self) {
         self.store.metrics.lock().unwrap().clear();
@@ -586,6 +616,9 @@ impl MetricsService for GrpcHandler {
         &self,
         request: Request<ExportMetricsServiceRequest>,
     ) -> Result<tonic::Response<ExportMetricsServiceResponse>, Status> {
+        if self.0.refuse() {
+            return Err(Status::unavailable("sink refusing (test outage)"));
+        }
         let headers = request.metadata().clone().into_headers();
         self.0.push_metrics(request.into_inner(), headers);
         Ok(tonic::Response::new(ExportMetricsServiceResponse::default()))
@@ -598,6 +631,9 @@ impl LogsService for GrpcHandler {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, Status> {
+        if self.0.refuse() {
+            return Err(Status::unavailable("sink refusing (test outage)"));
+        }
         let headers = request.metadata().clone().into_headers();
         self.0.push_logs(request.into_inner(), headers);
         Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
@@ -644,6 +680,9 @@ async fn http_metrics(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if store.refuse() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     match decode_http::<ExportMetricsServiceRequest>(&headers, &body) {
         Ok(req) => {
             store.push_metrics(req, headers);
@@ -654,6 +693,9 @@ async fn http_metrics(
 }
 
 async fn http_logs(State(store): State<Arc<Store>>, headers: HeaderMap, body: Bytes) -> Response {
+    if store.refuse() {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
     match decode_http::<ExportLogsServiceRequest>(&headers, &body) {
         Ok(req) => {
             store.push_logs(req, headers);
