@@ -6,9 +6,12 @@
 //! record's outcome in [`SelfStats`] and build the OTLP (partial) success. One semaphore caps the
 //! requests being read and decoded at once, so memory stays bounded under a flood.
 
+pub mod ami;
 mod auth;
+pub mod esl;
 mod limits;
 mod listener;
+pub mod native;
 mod otlp_grpc;
 mod otlp_http;
 mod rpc_status;
