@@ -9,6 +9,7 @@ mod config;
 mod dashboard;
 mod event_time;
 mod export;
+mod native_inputs;
 mod normalize;
 mod otlp_interop;
 mod pipeline;
