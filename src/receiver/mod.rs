@@ -1,5 +1,7 @@
 //! OTLP log receivers (gRPC `LogsService/Export`, HTTP `POST /v1/logs`): limits, auth, TLS and
 //! back-pressure statuses. Hands normalised events to the engine; interprets no VoIP semantics.
+//! The native PBX inputs (`ami`, `esl`, sharing `native`) connect out to a PBX instead and feed
+//! the same presets.
 //!
 //! Both servers share one [`Ingest`] core: normalise the decoded request, `try_send` the events to
 //! the engine (never wait: a full queue is answered with a retryable refusal), count every

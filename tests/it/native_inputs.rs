@@ -843,3 +843,63 @@ fn config_takes_the_secret_from_the_environment_only() {
     );
     assert!(!err.contains("hunter2"), "{err}");
 }
+
+/// The `sources` blocks of the native-input sections of `docs/pbx-setup.md` parse as they read.
+#[test]
+fn pbx_setup_guide_native_blocks_parse() {
+    let guide = data("../../docs/pbx-setup.md");
+    let env = |name: &str| Some(format!("value-of-{name}"));
+    let mut got = Vec::new();
+    for section in [
+        "## Native input: Asterisk AMI",
+        "## Native input: FreeSWITCH event socket",
+    ] {
+        let part = guide
+            .split(section)
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .unwrap_or_else(|| panic!("no section {section}"));
+        let block = part
+            .split("```yaml\n")
+            .nth(1)
+            .and_then(|rest| rest.split("```").next())
+            .unwrap_or_else(|| panic!("no yaml block in {section}"));
+        let indent = block.len() - block.trim_start().len();
+        let yaml: String = block
+            .lines()
+            .map(|l| l.get(indent..).unwrap_or("").trim_end())
+            .collect::<Vec<_>>()
+            .join("\n");
+        let cfg = callpulse::config::parse_str_with_env(&yaml, section, &env)
+            .unwrap_or_else(|e| panic!("{section}: {e}"));
+        got.extend(cfg.native_inputs);
+    }
+    let summary: Vec<_> = got
+        .iter()
+        .map(|i| {
+            (
+                i.kind,
+                i.name.as_str(),
+                i.port,
+                i.secret.expose().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                NativeKind::Ami,
+                "pbx-1",
+                5038,
+                "value-of-AMI_SECRET".to_owned()
+            ),
+            (
+                NativeKind::Esl,
+                "fs-1",
+                8021,
+                "value-of-ESL_PASSWORD".to_owned()
+            ),
+        ]
+    );
+}
