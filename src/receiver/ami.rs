@@ -130,10 +130,10 @@ pub(crate) async fn session(
         tokio::select! {
             biased;
             () = feed.cancelled().cancelled() => return Ok(Ended::Stop),
-            () = sleep_opt(ping_deadline) => {
+            () = native::sleep_opt(ping_deadline) => {
                 return Err(NativeError::Timeout { what: "keep-alive", timeout });
             }
-            () = sleep_opt(snap_deadline) => {
+            () = native::sleep_opt(snap_deadline) => {
                 return Err(NativeError::Timeout { what: "snapshot", timeout });
             }
             () = tokio::time::sleep_until(next_ping), if ping.is_none() => {
@@ -146,14 +146,6 @@ pub(crate) async fn session(
             }
             r = framer.fill(&mut io) => r?,
         }
-    }
-}
-
-/// Sleeps until `at`, or forever.
-pub(crate) async fn sleep_opt(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
 

@@ -15,7 +15,6 @@ use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
-use super::ami::sleep_opt;
 use super::native::{self, Ended, Feed, Framer, NativeError, Stream, header, headers};
 use crate::config::NativeInputConfig;
 use crate::event::VoipEvent;
@@ -214,7 +213,7 @@ pub(crate) async fn session(
         tokio::select! {
             biased;
             () = feed.cancelled().cancelled() => return Ok(Ended::Stop),
-            () = sleep_opt(reply_deadline) => {
+            () = native::sleep_opt(reply_deadline) => {
                 let what = match pending.front() {
                     Some(Pending::Snapshot(_)) => "snapshot",
                     _ => "keep-alive",

@@ -557,9 +557,17 @@ impl Feed {
         self.send(&mut starts).await
     }
 
-    /// Whether shutdown was asked.
+    /// The ingress cancellation token (sessions select on it while waiting).
     pub(crate) fn cancelled(&self) -> &CancellationToken {
         &self.shutdown
+    }
+}
+
+/// Sleeps until `at`, or forever.
+pub(crate) async fn sleep_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -571,6 +579,14 @@ pub(crate) fn describe(cfg: &NativeInputConfig) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn backoff_jitter_stays_within_a_fifth_below_the_base() {
+        for _ in 0..1000 {
+            let d = jittered(BACKOFF_MAX);
+            assert!(d <= BACKOFF_MAX && d >= BACKOFF_MAX.mul_f64(0.8), "{d:?}");
+        }
+    }
 
     #[test]
     fn blocks_split_on_either_blank_line() {

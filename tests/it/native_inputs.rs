@@ -93,7 +93,7 @@ fn input_cfg(kind: NativeKind, name: &str, port: u16) -> NativeInputConfig {
     c.port = port;
     c.username = Some("callpulse".into());
     c.keepalive = Duration::from_millis(300);
-    c.reply_timeout = Duration::from_millis(800);
+    c.reply_timeout = Duration::from_millis(1500);
     c
 }
 
