@@ -161,6 +161,18 @@ pub async fn run(
             counters,
         )?)
     };
+    // Native PBX inputs (AMI, ESL): each task ends only on `ingress`, so one ending sooner is
+    // supervised like the probe scheduler. The task yields its input's name for the message.
+    let mut natives = tokio::task::JoinSet::new();
+    for input in &cfg.native_inputs {
+        let name = format!("{} input \"{}\"", input.kind.as_str(), input.name);
+        let run =
+            crate::receiver::native::run(input.clone(), tx.clone(), stats.clone(), ingress.clone());
+        natives.spawn(async move {
+            run.await;
+            name
+        });
+    }
     drop(tx);
 
     let endpoints = Endpoints {
@@ -173,6 +185,7 @@ pub async fn run(
         http = ?endpoints.http,
         prometheus = ?endpoints.prometheus,
         probes = cfg.probes.sip.len(),
+        native_inputs = cfg.native_inputs.len(),
         "callpulse running"
     );
     if let Some(ready) = hooks.ready {
@@ -198,6 +211,10 @@ pub async fn run(
                 Err(e) => anyhow::anyhow!("the probe scheduler ended abnormally: {e}"),
             })
         }
+        Some(joined) = natives.join_next() => Some(match joined {
+            Ok(name) => anyhow::anyhow!("the {name} stopped on its own"),
+            Err(e) => anyhow::anyhow!("a native PBX input ended abnormally: {e}"),
+        }),
         joined = &mut engine_task => {
             let e = match joined {
                 Ok(_) => anyhow::anyhow!("the engine stopped on its own"),
@@ -234,6 +251,11 @@ pub async fn run(
         {
             first.get_or_insert(anyhow::anyhow!("the probe scheduler ended abnormally: {e}"));
         }
+        while let Some(joined) = natives.join_next().await {
+            if let Err(e) = joined {
+                first.get_or_insert(anyhow::anyhow!("a native PBX input ended abnormally: {e}"));
+            }
+        }
         first
     };
     match tokio::time::timeout_at(ingress_deadline, ingress_stopped).await {
@@ -244,6 +266,7 @@ pub async fn run(
         Err(_) => {
             tracing::warn!("ingress did not stop within half the grace period; closing it");
             receivers.abort_all();
+            natives.abort_all();
         }
     }
     engine_stop.cancel();

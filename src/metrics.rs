@@ -48,6 +48,8 @@ pub mod label {
     /// Why the engine dropped or adjusted something (`duplicate`, `late`, `future`,
     /// `call_expired`, `call_evicted`, `dedup_evicted`).
     pub const REASON: &str = "reason";
+    /// Native input protocol (`ami`/`esl`).
+    pub const INPUT: &str = "input";
     /// Alert rule.
     pub const ALERT_RULE: &str = "voip.alert.rule";
     /// Alert severity.
@@ -211,6 +213,12 @@ metrics! {
     EngineDropped => ("callpulse.engine.dropped", "{event}", Counter, "Events the engine dropped or re-timed and calls it evicted, by reason", &[]),
     /// Engine queue depth.
     EngineQueueDepth => ("callpulse.engine.queue_depth", "{batch}", Gauge, "Batches waiting for the engine", &[]),
+    /// Native input session up.
+    InputUp => ("callpulse.input.up", "1", Gauge, "1 while a native PBX input (AMI, ESL) is logged in and subscribed, else 0", &[]),
+    /// Native input events.
+    InputEvents => ("callpulse.input.events", "{event}", ObservableCounter, "Events read from native PBX inputs, by outcome", &[]),
+    /// Native input session failures.
+    InputErrors => ("callpulse.input.errors", "{error}", ObservableCounter, "Native PBX input sessions lost or refused, by reason", &[]),
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //!
 //! Plain atomics: the receiver's hot path must not wait on the engine or the SDK to count.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// What happened to a received log record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,93 @@ impl ExporterKind {
     }
 }
 
+/// Why a native PBX input (AMI, ESL) lost or could not make its session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputError {
+    /// TCP connect, name resolution or TLS failed.
+    Connect,
+    /// The PBX refused the login.
+    LoginRefused,
+    /// The PBX closed the connection (or the socket failed), possibly mid-event.
+    Closed,
+    /// A frame exceeded the size limit.
+    Oversize,
+    /// The peer sent something that is not the protocol.
+    Malformed,
+    /// A reply (banner, login, snapshot, keep-alive) did not come in time.
+    Timeout,
+}
+
+impl InputError {
+    /// Every reason.
+    pub const ALL: [InputError; 6] = [
+        InputError::Connect,
+        InputError::LoginRefused,
+        InputError::Closed,
+        InputError::Oversize,
+        InputError::Malformed,
+        InputError::Timeout,
+    ];
+
+    /// Label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputError::Connect => "connect",
+            InputError::LoginRefused => "login_refused",
+            InputError::Closed => "closed",
+            InputError::Oversize => "oversize",
+            InputError::Malformed => "malformed",
+            InputError::Timeout => "timeout",
+        }
+    }
+}
+
+/// The counters of one native input, shared by its task (writer) and the exporters (readers).
+#[derive(Debug)]
+pub struct InputStats {
+    /// `ami` or `esl`.
+    pub kind: &'static str,
+    /// The input's name (its `voip.pbx`).
+    pub name: String,
+    up: AtomicBool,
+    events: [AtomicU64; 4],
+    errors: [AtomicU64; 6],
+}
+
+impl InputStats {
+    /// Marks the session up (logged in, subscribed, snapshot taken) or down.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+    }
+
+    /// Whether the session is up.
+    pub fn up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` native events of one outcome (`refused` is not used: the socket waits).
+    pub fn count_events(&self, outcome: RecordOutcome, n: u64) {
+        if n > 0 {
+            self.events[outcome as usize].fetch_add(n, Ordering::Relaxed);
+        }
+    }
+
+    /// Native events counted so far.
+    pub fn events(&self, outcome: RecordOutcome) -> u64 {
+        self.events[outcome as usize].load(Ordering::Relaxed)
+    }
+
+    /// Counts one lost or failed session.
+    pub fn count_error(&self, reason: InputError) {
+        self.errors[reason as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Sessions lost for `reason` so far.
+    pub fn errors(&self, reason: InputError) -> u64 {
+        self.errors[reason as usize].load(Ordering::Relaxed)
+    }
+}
+
 /// Counters of the edges.
 #[derive(Debug, Default)]
 pub struct SelfStats {
@@ -90,6 +178,9 @@ pub struct SelfStats {
     queued_events: AtomicU64,
     refusals: std::sync::OnceLock<std::sync::Arc<crate::receiver::Refusals>>,
     probes: std::sync::OnceLock<std::sync::Arc<crate::probe::runner::ProbeCounters>>,
+    /// Native inputs, registered once at start; the lock is taken at registration and by the
+    /// exporters' collection, never on an event path.
+    inputs: Mutex<Vec<Arc<InputStats>>>,
 }
 
 impl SelfStats {
@@ -170,5 +261,29 @@ impl SelfStats {
     /// Requests refused before decoding, once the receivers run.
     pub fn refusals(&self) -> Option<&crate::receiver::Refusals> {
         self.refusals.get().map(|r| r.as_ref())
+    }
+
+    /// Registers a native input's counters (down until its first session is up).
+    pub fn register_input(&self, kind: &'static str, name: &str) -> Arc<InputStats> {
+        let s = Arc::new(InputStats {
+            kind,
+            name: name.to_owned(),
+            up: AtomicBool::new(false),
+            events: Default::default(),
+            errors: Default::default(),
+        });
+        self.inputs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(s.clone());
+        s
+    }
+
+    /// The registered native inputs.
+    pub fn inputs(&self) -> Vec<Arc<InputStats>> {
+        self.inputs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }

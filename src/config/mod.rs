@@ -12,6 +12,7 @@
 mod alerts;
 mod env;
 mod model;
+mod native;
 mod probes;
 mod sections;
 mod tree;

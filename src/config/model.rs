@@ -19,6 +19,8 @@ pub struct Config {
     pub exporters: ExportersConfig,
     /// `sources`: which preset maps which log records.
     pub sources: Vec<SourceConfig>,
+    /// `sources` entries with `ami:` or `esl:`: PBXs callpulse connects to itself.
+    pub native_inputs: Vec<NativeInputConfig>,
     /// `probes`.
     pub probes: ProbesConfig,
     /// `quality`.
@@ -517,6 +519,97 @@ impl Default for TelemetryConfig {
             log_level: "info".into(),
             shutdown_grace: Duration::from_secs(10),
             instance_id: None,
+        }
+    }
+}
+
+/// Which PBX protocol a native input speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NativeKind {
+    /// Asterisk Manager Interface (`ami:` in `sources`), mapped by the `asterisk_ami` preset.
+    Ami,
+    /// FreeSWITCH event socket (`esl:` in `sources`), mapped by the `freeswitch_event` preset.
+    Esl,
+}
+
+impl NativeKind {
+    /// Config and label spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NativeKind::Ami => "ami",
+            NativeKind::Esl => "esl",
+        }
+    }
+
+    /// The protocol's usual port (AMI 5038, ESL 8021).
+    pub fn default_port(self) -> u16 {
+        match self {
+            NativeKind::Ami => 5038,
+            NativeKind::Esl => 8021,
+        }
+    }
+}
+
+/// A password that never shows in `Debug` output, logs or errors.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a password.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The password, for the one place that writes it to the PBX.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// A `sources` entry with `ami:` or `esl:`: callpulse connects to the PBX itself, subscribes to
+/// the events the presets map and feeds them through the same preset as OTLP records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NativeInputConfig {
+    /// AMI or ESL.
+    pub kind: NativeKind,
+    /// The PBX identity its events carry (`voip.pbx`), also the input's label.
+    pub name: String,
+    /// Host name or address of the PBX.
+    pub host: String,
+    /// TCP port (default 5038 for AMI, 8021 for ESL).
+    pub port: u16,
+    /// AMI login user (`manager.conf` section name); unused by ESL.
+    pub username: Option<String>,
+    /// AMI `Secret` or ESL password, from `${env:…}`.
+    pub secret: Secret,
+    /// TLS to the PBX (AMI's `tlsenable` port); `None` for plain TCP.
+    pub tls: Option<ClientTlsConfig>,
+    /// Time between keep-alives (AMI `Ping`, ESL `api status`) on a quiet connection (default 20 s).
+    pub keepalive: Duration,
+    /// How long a login, snapshot or keep-alive reply may take before the connection is
+    /// taken as dead and re-made (default 10 s).
+    pub reply_timeout: Duration,
+}
+
+impl NativeInputConfig {
+    /// An input with every default.
+    pub fn new(kind: NativeKind, name: &str, host: &str, secret: &str) -> Self {
+        NativeInputConfig {
+            kind,
+            name: name.into(),
+            host: host.into(),
+            port: kind.default_port(),
+            username: None,
+            secret: Secret::new(secret),
+            tls: None,
+            keepalive: Duration::from_secs(20),
+            reply_timeout: Duration::from_secs(10),
         }
     }
 }

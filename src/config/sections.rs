@@ -50,7 +50,7 @@ pub(crate) fn config(ctx: &mut Ctx<'_>, root: &Node) -> Config {
         config.exporters = exporters(ctx, node);
     }
     if let Some(node) = top.node("sources") {
-        config.sources = sources(ctx, node);
+        (config.sources, config.native_inputs) = sources(ctx, node);
     }
     if let Some(node) = top.node("probes") {
         config.probes = probes::probes(ctx, node, "probes");
@@ -361,17 +361,38 @@ pub(crate) fn header_name_ok(name: &str) -> Result<(), String> {
     }
 }
 
-fn sources(ctx: &mut Ctx<'_>, node: &Node) -> Vec<SourceConfig> {
+/// The `sources` list: preset entries for OTLP records, and `ami:` / `esl:` entries that name a
+/// PBX to connect to.
+fn sources(ctx: &mut Ctx<'_>, node: &Node) -> (Vec<SourceConfig>, Vec<NativeInputConfig>) {
     let Some(items) = ctx.list(node, "sources") else {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     };
     let presets: Vec<(&str, Preset)> = Preset::ALL.iter().map(|(p, s)| (*s, *p)).collect();
     let mut out = Vec::new();
+    let mut native = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let path = super::walk::index("sources", i);
-        let Some(f) = ctx.fields(item, &path, &["preset", "match"]) else {
+        let Some(f) = ctx.fields(item, &path, &["preset", "match", "ami", "esl"]) else {
             continue;
         };
+        let natives = [("ami", NativeKind::Ami), ("esl", NativeKind::Esl)];
+        if let Some((key, kind)) = natives.iter().find(|(k, _)| f.has(k)) {
+            if f.has("preset") || f.has("match") || (f.has("ami") && f.has("esl")) {
+                ctx.problem(
+                    f.line,
+                    &path,
+                    "an entry is either a preset (with match) or one ami or esl connection",
+                );
+                continue;
+            }
+            let key_path = f.path(key);
+            if let Some(n) = f.node(key)
+                && let Some(input) = super::native::native_input(ctx, *kind, n, &key_path)
+            {
+                native.push((n.line, key_path, input));
+            }
+            continue;
+        }
         let preset = ctx.choice(&f, "preset", &presets);
         if !f.has("preset") {
             ctx.missing(&f, "preset");
@@ -389,7 +410,8 @@ fn sources(ctx: &mut Ctx<'_>, node: &Node) -> Vec<SourceConfig> {
             out.push(SourceConfig { preset, matches });
         }
     }
-    out
+    super::native::check_unique_names(ctx, &native);
+    (out, native.into_iter().map(|(_, _, n)| n).collect())
 }
 
 fn quality(ctx: &mut Ctx<'_>, node: &Node, out: &mut QualityConfig) {

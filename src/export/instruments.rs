@@ -14,7 +14,7 @@ use super::logs::AlertEmitter;
 use crate::alert::AlertTransition;
 use crate::engine::{Recorder, SharedSnapshot};
 use crate::metrics::{Kind, Metric, label};
-use crate::stats::{ExporterKind, ReceiverTransport, RecordOutcome, SelfStats};
+use crate::stats::{ExporterKind, InputError, ReceiverTransport, RecordOutcome, SelfStats};
 
 /// One instrument per catalogue entry, indexed by `Metric as usize` (the catalogue order).
 pub struct Instruments {
@@ -99,6 +99,8 @@ enum GaugeSource {
     Snapshot(Metric, watch::Receiver<SharedSnapshot>),
     /// `callpulse.engine.queue_depth`, set by the app in [`SelfStats`] (not in the snapshot).
     QueueDepth(Arc<SelfStats>),
+    /// `callpulse.input.up`, set by the native inputs in [`SelfStats`].
+    InputUp(Arc<SelfStats>),
 }
 
 impl GaugeSource {
@@ -109,6 +111,7 @@ impl GaugeSource {
     ) -> GaugeSource {
         match metric {
             Metric::EngineQueueDepth => GaugeSource::QueueDepth(stats.clone()),
+            Metric::InputUp => GaugeSource::InputUp(stats.clone()),
             m => GaugeSource::Snapshot(m, gauges.clone()),
         }
     }
@@ -116,6 +119,17 @@ impl GaugeSource {
     fn observe(&self, obs: &dyn AsyncInstrument<f64>) {
         match self {
             GaugeSource::QueueDepth(stats) => obs.observe(stats.queue_depth() as f64, &[]),
+            GaugeSource::InputUp(stats) => {
+                for i in stats.inputs() {
+                    obs.observe(
+                        if i.up() { 1.0 } else { 0.0 },
+                        &[
+                            KeyValue::new(label::PBX, i.name.clone()),
+                            KeyValue::new(label::INPUT, i.kind),
+                        ],
+                    );
+                }
+            }
             GaugeSource::Snapshot(metric, rx) => {
                 // Clone the Arc and release the watch lock before building attributes.
                 let snapshot = rx.borrow().clone();
@@ -190,6 +204,38 @@ fn observe_self_counter(metric: Metric, stats: &SelfStats, obs: &dyn AsyncInstru
                     stats.export_failures(e),
                     &[KeyValue::new(label::EXPORTER, e.as_str())],
                 );
+            }
+        }
+        Metric::InputEvents => {
+            for i in stats.inputs() {
+                for o in [
+                    RecordOutcome::Accepted,
+                    RecordOutcome::Invalid,
+                    RecordOutcome::Ignored,
+                ] {
+                    obs.observe(
+                        i.events(o),
+                        &[
+                            KeyValue::new(label::PBX, i.name.clone()),
+                            KeyValue::new(label::INPUT, i.kind),
+                            KeyValue::new(label::RECEIVER_OUTCOME, o.as_str()),
+                        ],
+                    );
+                }
+            }
+        }
+        Metric::InputErrors => {
+            for i in stats.inputs() {
+                for r in InputError::ALL {
+                    obs.observe(
+                        i.errors(r),
+                        &[
+                            KeyValue::new(label::PBX, i.name.clone()),
+                            KeyValue::new(label::INPUT, i.kind),
+                            KeyValue::new(label::REASON, r.as_str()),
+                        ],
+                    );
+                }
             }
         }
         other => {
@@ -568,6 +614,7 @@ mod tests {
         }
         let stats = SelfStats::default();
         stats.set_refusals(std::sync::Arc::new(crate::receiver::Refusals::default()));
+        stats.register_input("ami", "pbx");
         for &m in Metric::ALL {
             if m.def().kind == Kind::ObservableCounter {
                 let c = Count(Default::default());

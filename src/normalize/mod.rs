@@ -79,6 +79,30 @@ pub fn normalize_request(req: &ExportLogsServiceRequest, sources: &[SourceConfig
     out
 }
 
+/// Maps one event a native input (AMI, ESL) read from the PBX, shaped as a log record (AMI
+/// headers as attributes, an ESL JSON event as the body), through `preset`, for the PBX named
+/// `pbx`. The same mapping as OTLP records take: one mapping, two ways in.
+pub(crate) fn normalize_native(preset: Preset, pbx: &str, record: &LogRecord) -> Normalized {
+    let mut out = Normalized::default();
+    let mut rows = Vec::new();
+    let ctx = Ctx { pbx, record };
+    let fields = generic::Fields::collect(&record.attributes);
+    let mut sink = Out {
+        events: &mut out.events,
+        rows: &mut rows,
+    };
+    match map_preset(preset, &ctx, &fields, &mut sink) {
+        Ok(()) if out.events.is_empty() => out.ignored = 1,
+        Ok(()) => {}
+        Err(invalid) => {
+            out.events.clear();
+            out.invalid = 1;
+            out.first_invalid = Some(invalid.to_string());
+        }
+    }
+    out
+}
+
 /// The PBX a resource describes: `service.instance.id`, else `host.name`, else `service.name`
 /// (the first non-empty one), else `unknown`.
 pub fn pbx_identity(resource_attributes: &[KeyValue]) -> Cow<'_, str> {

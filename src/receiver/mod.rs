@@ -1,5 +1,7 @@
 //! OTLP log receivers (gRPC `LogsService/Export`, HTTP `POST /v1/logs`): limits, auth, TLS and
 //! back-pressure statuses. Hands normalised events to the engine; interprets no VoIP semantics.
+//! The native PBX inputs (`ami`, `esl`, sharing `native`) connect out to a PBX instead and feed
+//! the same presets.
 //!
 //! Both servers share one [`Ingest`] core: normalise the decoded request, `try_send` the events to
 //! the engine (never wait: a full queue is answered with a retryable refusal), count every
@@ -9,9 +11,12 @@
 //! or stalled, keeps another from being served. Requests refused before their records could be
 //! counted are counted in [`Refusals`] by reason.
 
+pub mod ami;
 mod auth;
+pub mod esl;
 mod limits;
 mod listener;
+pub mod native;
 mod otlp_grpc;
 mod otlp_http;
 mod refusals;

@@ -112,6 +112,7 @@ fn every_commented_example_in_the_example_file_is_valid() {
     let env = |name: &str| match name {
         "CALLPULSE_TOKEN" => Some("t0ken".to_string()),
         "DD_API_KEY" => Some("k3y".to_string()),
+        "AMI_SECRET" | "ESL_PASSWORD" => Some("s3cret".to_string()),
         _ => None,
     };
     let text = uncomment(&example_text());
@@ -122,6 +123,7 @@ fn every_commented_example_in_the_example_file_is_valid() {
     };
 
     assert_eq!(c.receiver.bearer_token.as_deref(), Some("t0ken"));
+    assert_eq!(c.native_inputs.len(), 2);
     let grpc = c.receiver.grpc.unwrap();
     assert_eq!(
         grpc.tls.unwrap().cert_file,

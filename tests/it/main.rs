@@ -13,6 +13,7 @@ mod drops;
 mod event_time;
 mod export;
 mod fresh_gauges;
+mod native_inputs;
 mod normalize;
 mod otlp_interop;
 mod outbox;
