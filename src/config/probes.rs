@@ -33,15 +33,28 @@ const TARGET_KEYS: &[&str] = &[
     "auth",
     "expires",
     "keep_registered",
+    "call",
 ];
 
 /// Keys that only OPTIONS rounds use: a REGISTER round is one registration, healthy on a 200.
 const OPTIONS_ONLY_KEYS: &[&str] = &["count", "spacing", "up_codes", "request_uri", "from"];
 /// Keys that only REGISTER probes use.
 const REGISTER_ONLY_KEYS: &[&str] = &["aor", "auth", "expires", "keep_registered"];
+/// Keys an OPTIONS or REGISTER probe refuses: they set up a call.
+const INVITE_ONLY_KEYS: &[&str] = &["call"];
+/// Keys an INVITE probe refuses (a round is one call; `auth` answers its 401/407).
+const NOT_FOR_INVITE_KEYS: &[&str] = &[
+    "count",
+    "spacing",
+    "up_codes",
+    "aor",
+    "expires",
+    "keep_registered",
+];
 
 /// Headers every OPTIONS request gets from the prober: one list, the formatter's own.
 use crate::sip::RESERVED_HEADERS as PROBER_HEADERS;
+use crate::sip::sdp::CallCodec;
 
 pub(crate) fn probes(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> ProbesConfig {
     let mut out = ProbesConfig::default();
@@ -164,13 +177,18 @@ fn sip_target(
         &[
             ("OPTIONS", ProbeMethod::Options),
             ("REGISTER", ProbeMethod::Register),
+            ("INVITE", ProbeMethod::Invite),
         ],
     ) {
         out.method = m;
     }
-    let (wrong_keys, wrong_for) = match out.method {
-        ProbeMethod::Options => (REGISTER_ONLY_KEYS, "OPTIONS"),
-        ProbeMethod::Register => (OPTIONS_ONLY_KEYS, "REGISTER"),
+    let (wrong_keys, wrong_for): (Vec<&str>, &str) = match out.method {
+        ProbeMethod::Options => (
+            [REGISTER_ONLY_KEYS, INVITE_ONLY_KEYS].concat(),
+            "OPTIONS",
+        ),
+        ProbeMethod::Register => ([OPTIONS_ONLY_KEYS, INVITE_ONLY_KEYS].concat(), "REGISTER"),
+        ProbeMethod::Invite => (NOT_FOR_INVITE_KEYS.to_vec(), "INVITE"),
     };
     for key in wrong_keys {
         if let Some(n) = f.node(key) {
@@ -193,6 +211,38 @@ fn sip_target(
                 format!(
                     "a REGISTER round may take {MAX_REGISTER_TRANSACTIONS} × timeout {} = {}; the interval {} must be longer",
                     format_duration(out.timeout),
+                    format_duration(longest),
+                    format_duration(out.interval)
+                ),
+            );
+        }
+        return (name.is_some() && target.is_some()).then_some(out);
+    }
+    if out.method == ProbeMethod::Invite {
+        register(ctx, &f, &mut out);
+        call(ctx, &f, &mut out);
+        if let Some(parsed) = &parsed
+            && parsed.transport != SipTransport::Udp
+        {
+            let line = f.node("target").map_or(f.line, |n| n.line);
+            ctx.problem(
+                line,
+                &f.path("target"),
+                format!(
+                    "an INVITE probe runs over udp only (its dialog and RTP use sockets of their own), but \"{}\" uses {}",
+                    out.target,
+                    parsed.transport.as_str()
+                ),
+            );
+        }
+        let longest = call_round_limit(&out);
+        if longest >= out.interval {
+            let line = f.node("interval").map_or(f.line, |n| n.line);
+            ctx.problem(
+                line,
+                &f.path("interval"),
+                format!(
+                    "a call may take call.answer_timeout + call.duration + 4 × timeout = {}; the interval {} must be longer",
                     format_duration(longest),
                     format_duration(out.interval)
                 ),
@@ -232,6 +282,70 @@ fn sip_target(
         );
     }
     (name.is_some() && target.is_some()).then_some(out)
+}
+
+/// The longest an INVITE round can take: the answer wait, the media, and the teardown's
+/// transactions (CANCEL or BYE, each possibly challenged).
+pub(crate) fn call_round_limit(cfg: &SipProbeConfig) -> std::time::Duration {
+    cfg.call
+        .answer_timeout
+        .saturating_add(cfg.call.duration)
+        .saturating_add(cfg.timeout.saturating_mul(4))
+}
+
+/// `call:` — `duration`, `codec`, `ptime`, `answer_timeout`.
+fn call(ctx: &mut Ctx<'_>, f: &super::walk::Fields<'_>, out: &mut SipProbeConfig) {
+    let Some(node) = f.node("call").filter(|n| !n.is_null()) else {
+        return;
+    };
+    let path = f.path("call");
+    let Some(c) = ctx.fields(
+        node,
+        &path,
+        &["duration", "codec", "ptime", "answer_timeout"],
+    ) else {
+        return;
+    };
+    out.call.duration = ctx.positive_duration(&c, "duration", out.call.duration);
+    out.call.answer_timeout =
+        ctx.positive_duration(&c, "answer_timeout", out.call.answer_timeout);
+    if let Some(codec) = ctx.choice(
+        &c,
+        "codec",
+        &[
+            ("PCMU", CallCodec::Pcmu),
+            ("PCMA", CallCodec::Pcma),
+            ("G722", CallCodec::G722),
+        ],
+    ) {
+        out.call.codec = codec;
+    }
+    if let Some(p) = ctx.duration(&c, "ptime") {
+        let ms = p.as_millis();
+        if p.subsec_nanos() % 1_000_000 != 0 || !(10..=60).contains(&ms) || ms % 10 != 0 {
+            let line = c.node("ptime").map_or(c.line, |n| n.line);
+            ctx.problem(
+                line,
+                &c.path("ptime"),
+                format!(
+                    "expected 10ms, 20ms, 30ms, 40ms, 50ms or 60ms, got {}",
+                    format_duration(p)
+                ),
+            );
+        } else {
+            out.call.ptime = p;
+        }
+    }
+    if out.call.duration < out.call.ptime {
+        ctx.problem(
+            c.line,
+            &c.path("duration"),
+            format!(
+                "must be at least one packet time ({})",
+                format_duration(out.call.ptime)
+            ),
+        );
+    }
 }
 
 /// Transactions one REGISTER round may use: challenge, stale nonce, 423, and the unREGISTER with

@@ -272,6 +272,7 @@ fn probe_rounds_set_gauges_and_down_rounds() {
         connect_duration: None,
         tls_handshake_duration: None,
         register: None,
+        call: None,
         dropped: DroppedResponses {
             spoofed: 2,
             ..Default::default()
@@ -409,6 +410,7 @@ fn probe_unreachable_after_three_rounds() {
         connect_duration: None,
         tls_handshake_duration: None,
         register: None,
+        call: None,
         dropped: DroppedResponses::default(),
     };
     for round in 0..3u64 {
@@ -515,6 +517,7 @@ fn register_rounds_count_their_outcome_and_duration() {
         up: outcome == RegisterOutcome::Ok,
         connect_duration: None,
         tls_handshake_duration: None,
+        call: None,
         register: Some(Box::new(RegisterResult {
             outcome,
             status,

@@ -7,6 +7,7 @@
 
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod call;
 pub mod matcher;
 pub mod message;
 pub mod oneshot;
@@ -26,6 +27,7 @@ use crate::sip::SipTransport;
 /// paths keep working.
 pub use crate::sip::{framing, parse};
 
+pub use call::{CallMedia, CallOutcome, CallResult};
 pub use oneshot::oneshot;
 pub use round::{ProbeContext, ProbeError, TargetProbe};
 pub use runner::run;
@@ -96,6 +98,11 @@ pub struct ProbeReport {
     /// transactions without a final response, and `jitter` / `rtt_median` are `None`. Boxed:
     /// OPTIONS reports, the common case, stay small in the engine's channel.
     pub register: Option<Box<RegisterResult>>,
+    /// INVITE probes: the synthetic call. `None` for OPTIONS and REGISTER probes. For a call,
+    /// `outcomes` stays empty, `up` is "answered and torn down with media", `loss_ratio` is the
+    /// RTP loss (1 when the call failed) and `jitter` / `rtt_median` are `None` (the RTP figures
+    /// are in [`CallMedia`]).
+    pub call: Option<Box<CallResult>>,
 }
 
 /// The outcome of one REGISTER round: the `sip.probe.outcome` of its `sip.probe.requests` point.

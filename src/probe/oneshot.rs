@@ -400,6 +400,7 @@ mod tests {
             tls_handshake_duration: None,
             dropped: DroppedResponses::default(),
             register: None,
+            call: None,
         }
     }
 
