@@ -22,15 +22,24 @@ pub mod names {
     pub const QUEUE_ABANDON: &str = "queue_abandon";
     /// Probe target unreachable for 3 consecutive rounds (critical).
     pub const PROBE_UNREACHABLE: &str = "probe_unreachable";
+    /// Synthetic call (INVITE probe) MOS below 3.5 for 5 minutes (warning).
+    pub const PROBE_CALL_MOS_LOW: &str = "probe_call_mos_low";
+    /// Synthetic call MOS below 3.0 (critical).
+    pub const PROBE_CALL_MOS_UNACCEPTABLE: &str = "probe_call_mos_unacceptable";
+    /// A REGISTER probe failed 2 rounds in a row (critical).
+    pub const PROBE_REGISTER_FAILING: &str = "probe_register_failing";
 
     /// Every built-in name, in the order [`super::default_rules`] returns them.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 9] = [
         CALL_MOS_LOW,
         CALL_MOS_UNACCEPTABLE,
         REGISTRATION_FAILURES,
         ACTIVE_CALLS_DROP,
         QUEUE_ABANDON,
         PROBE_UNREACHABLE,
+        PROBE_CALL_MOS_LOW,
+        PROBE_CALL_MOS_UNACCEPTABLE,
+        PROBE_REGISTER_FAILING,
     ];
 }
 
@@ -146,6 +155,45 @@ pub fn default_rules() -> Vec<AlertRuleConfig> {
             S::Target,
             Op::Ge,
             3.0,
+            minutes(5),
+            Duration::ZERO,
+            0,
+            Sev::Critical,
+            Duration::ZERO,
+        ),
+        // A call probe runs every few minutes: its last call's MOS stays valid for 15 minutes
+        // (the window), so `for: 5m` spans more than one call at short intervals and holds the
+        // last one at the default 5m.
+        rule(
+            names::PROBE_CALL_MOS_LOW,
+            G::ProbeCallMos,
+            S::Target,
+            Op::Lt,
+            3.5,
+            minutes(15),
+            minutes(5),
+            0,
+            Sev::Warning,
+            Duration::ZERO,
+        ),
+        rule(
+            names::PROBE_CALL_MOS_UNACCEPTABLE,
+            G::ProbeCallMos,
+            S::Target,
+            Op::Lt,
+            3.0,
+            minutes(15),
+            Duration::ZERO,
+            0,
+            Sev::Critical,
+            Duration::ZERO,
+        ),
+        rule(
+            names::PROBE_REGISTER_FAILING,
+            G::ProbeRegisterFailedRounds,
+            S::Target,
+            Op::Ge,
+            2.0,
             minutes(5),
             Duration::ZERO,
             0,

@@ -16,6 +16,7 @@ mod time;
 mod window;
 
 pub use memory::MemoryRecorder;
+pub use measures::probes::{CallFigures, call_estimate};
 pub use state::{Engine, ProbeState};
 pub use task::{RunOptions, restore_alert_state, run, run_with};
 
