@@ -18,6 +18,7 @@ mod pipeline;
 mod presets;
 mod presets_e2e;
 mod probe;
+mod probe_call;
 mod probe_interop;
 mod prometheus_interop;
 mod quality;
