@@ -929,21 +929,32 @@ async fn run_media(
                     continue;
                 }
                 received += 1;
-                // Arrival on our media clock: the first send is ts0, as RFC 3550 A.8 wants
-                // arrival and timestamp in the same units.
-                let arrival = ts0.wrapping_add((at.saturating_duration_since(start).as_secs_f64() * clock) as u32);
+                let index = usize::from(h.sequence.wrapping_sub(seq0));
+                let echo_of = (h.ssrc == ssrc
+                    && h.timestamp == ts0.wrapping_add(samples.wrapping_mul(index as u32)))
+                    .then(|| send_times.get(index).copied())
+                    .flatten();
+                // Arrival in timestamp units, as RFC 3550 §A.8 wants. An echo of ours arrives
+                // its round trip after the instant its timestamp stands for: our own send-side
+                // scheduling delay (a late timer tick) is not network jitter, so it is taken
+                // out. Another source's packets are stamped on our media clock (ts0 = start).
+                let arrival = match echo_of {
+                    Some(sent) => h.timestamp.wrapping_add(
+                        (at.saturating_duration_since(sent).as_secs_f64() * clock) as u32,
+                    ),
+                    None => ts0.wrapping_add(
+                        (at.saturating_duration_since(start).as_secs_f64() * clock) as u32,
+                    ),
+                };
                 stats.on_packet(h.sequence, h.timestamp, arrival);
                 if jb.on_packet(h.timestamp, arrival) == Playout::Duplicate {
                     continue;
                 }
-                let index = usize::from(h.sequence.wrapping_sub(seq0));
-                if h.ssrc == ssrc
-                    && h.timestamp == ts0.wrapping_add(samples.wrapping_mul(index as u32))
-                    && let (Some(sent), Some(seen)) = (send_times.get(index), echoed_seen.get_mut(index))
+                if let (Some(sent), Some(seen)) = (echo_of, echoed_seen.get_mut(index))
                     && !*seen
                 {
                     *seen = true;
-                    rtts.push(at.saturating_duration_since(*sent));
+                    rtts.push(at.saturating_duration_since(sent));
                 }
             }
             got = d.recv(&mut sip_buf) => {

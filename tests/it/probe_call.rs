@@ -395,3 +395,29 @@ async fn sipp_echo_through_a_lossy_jittery_relay_measures_what_was_injected() {
     );
 }
 
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "interop: needs sipp (installed by .ci/run)"]
+async fn sipp_echo_without_impairment_scores_the_codec_ceiling() {
+    // SIPp's SDP names its own echo port: nothing between the probe and the echo.
+    let echo_port = free_udp_pair();
+    let (sipp, port) = start_sipp(echo_port, echo_port);
+    let c = call_cfg(format!("sip:echo@127.0.0.1:{port}"), Duration::from_secs(4));
+    let (_, result) = tokio::time::timeout(Duration::from_secs(30), call(c))
+        .await
+        .expect("the call ends in time");
+    assert_eq!(result.outcome, CallOutcome::Ok, "{result:?}\n{}", sipp.log());
+    let media = result.media.clone().unwrap();
+    assert_eq!(media.sent, 200);
+    assert_eq!(media.received, 200, "{media:?}");
+    assert_eq!(media.loss_ratio, Some(0.0));
+    let est = call_estimate(&media, &QualityConfig::default()).unwrap();
+    // G.711 without impairment: R = 93.2 minus the delay of buffer + packetisation, MOS ≈ 4.4.
+    assert!(
+        (4.35..=4.45).contains(&est.mos),
+        "mos {} r {}: {media:?}",
+        est.mos,
+        est.r
+    );
+    assert!(media.jitter.unwrap() < Duration::from_millis(2), "{media:?}");
+}
