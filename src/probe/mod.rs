@@ -17,6 +17,7 @@ pub mod round;
 pub mod runner;
 pub mod schedule;
 pub mod transport;
+pub mod uas;
 pub mod uri;
 
 use std::time::{Duration, SystemTime};

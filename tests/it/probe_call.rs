@@ -421,3 +421,250 @@ async fn sipp_echo_without_impairment_scores_the_codec_ceiling() {
     );
     assert!(media.jitter.unwrap() < Duration::from_millis(2), "{media:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// In-process: the built-in responder as a UAS that echoes RTP.
+
+use callpulse::probe::responder::{ResponderBehaviour, ResponderStats, spawn_responder_with_stats};
+use callpulse::probe::uas::CallUas;
+use std::sync::atomic::Ordering;
+use tokio_util::sync::CancellationToken;
+
+async fn uas(cfg: CallUas) -> (SocketAddr, Arc<ResponderStats>, CancellationToken) {
+    let stop = CancellationToken::new();
+    let (addr, stats) = spawn_responder_with_stats(
+        "127.0.0.1:0".parse().unwrap(),
+        ResponderBehaviour {
+            uas: Some(cfg),
+            ..ResponderBehaviour::default()
+        },
+        stop.clone(),
+    )
+    .await
+    .unwrap();
+    (addr, stats, stop)
+}
+
+fn target_of(addr: SocketAddr) -> String {
+    format!("sip:echo@{addr}")
+}
+
+fn auth(password: &str) -> callpulse::config::ProbeAuth {
+    callpulse::config::ProbeAuth {
+        username: "probe".into(),
+        password: callpulse::config::PasswordSource::Value(
+            callpulse::sip::digest::Secret::new(password),
+        ),
+        realm: None,
+    }
+}
+
+#[tokio::test]
+async fn a_call_is_set_up_measured_and_torn_down() {
+    let (addr, stats, _stop) = uas(CallUas {
+        ring: Duration::from_millis(80),
+        echo_drop_every: Some(10),
+        ..CallUas::default()
+    })
+    .await;
+    let (report, r) = call(call_cfg(target_of(addr), Duration::from_secs(2))).await;
+    assert_eq!(r.outcome, CallOutcome::Ok, "{r:?}");
+    assert!(report.up);
+    assert_eq!(r.status, Some(200));
+    assert_eq!(r.teardown, "BYE 200");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (pdd, setup) = (r.post_dial_delay.unwrap(), r.setup.unwrap());
+    assert!(setup >= pdd + Duration::from_millis(80), "{pdd:?} {setup:?}");
+    let m = r.media.unwrap();
+    assert_eq!((m.sent, m.received, m.echoed), (100, 90, 90), "{m:?}");
+    // RFC 3550 accounting starts at the second packet (probation) and ends at the highest
+    // received (the 100th was dropped): 98 expected, 89 counted, 9 lost.
+    assert_eq!((m.expected, m.lost), (98, 9), "{m:?}");
+    assert!((m.loss_ratio.unwrap() - 9.0 / 98.0).abs() < 1e-9);
+    assert_eq!(m.late_discards, 0);
+    assert!(m.rtt_median.unwrap() < Duration::from_millis(50));
+    assert_eq!(report.loss_ratio, m.loss_ratio.unwrap());
+    let offer = stats.uas.offer.lock().unwrap().clone().unwrap();
+    assert!(offer.contains("m=audio ") && offer.contains(" RTP/AVP 0\r\n"), "{offer}");
+    assert!(offer.contains("a=rtpmap:0 PCMU/8000\r\n") && offer.contains("a=ptime:20\r\n"));
+    assert_eq!(stats.uas.acks.load(Ordering::SeqCst), 1);
+    assert_eq!(stats.uas.byes.load(Ordering::SeqCst), 1);
+    assert_eq!(stats.uas.rtp_received.load(Ordering::SeqCst), 100);
+    // The engine's score: 9.2 % loss takes G.711 well below its ceiling of about 4.4.
+    let est = call_estimate(&m, &QualityConfig::default()).unwrap();
+    assert!(est.mos < 3.6 && est.r < 70.0, "{est:?}");
+}
+
+#[tokio::test]
+async fn a_digest_challenge_is_answered_once() {
+    let challenge = Some(("probe".to_string(), "right".to_string(), false));
+    let (addr, stats, _stop) = uas(CallUas {
+        challenge: challenge.clone(),
+        ..CallUas::default()
+    })
+    .await;
+    let mut c = call_cfg(target_of(addr), Duration::from_millis(200));
+    c.register.auth = Some(auth("right"));
+    let (_, r) = call(c.clone()).await;
+    assert_eq!(r.outcome, CallOutcome::Ok, "{r:?}");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(stats.uas.invites.load(Ordering::SeqCst), 2);
+    assert_eq!(stats.uas.acks.load(Ordering::SeqCst), 2, "the 401 and the 200");
+
+    let (addr, _, _stop2) = uas(CallUas {
+        challenge: Some(("probe".to_string(), "right".to_string(), true)),
+        ..CallUas::default()
+    })
+    .await;
+    let mut c = call_cfg(target_of(addr), Duration::from_millis(200));
+    c.register.auth = Some(auth("n0t-the-pw"));
+    let (report, r) = call(c).await;
+    assert_eq!(r.outcome, CallOutcome::AuthFailed, "{r:?}");
+    assert_eq!(r.status, Some(407));
+    assert!(!report.up && r.media.is_none());
+    assert!(!format!("{r:?}").contains("n0t-the-pw"));
+}
+
+#[tokio::test]
+async fn no_answer_in_time_is_cancelled_and_a_refusal_is_rejected() {
+    let (addr, stats, _stop) = uas(CallUas {
+        status: None,
+        ..CallUas::default()
+    })
+    .await;
+    let mut c = call_cfg(target_of(addr), Duration::from_secs(1));
+    c.call.answer_timeout = Duration::from_millis(300);
+    let (report, r) = call(c).await;
+    assert_eq!(r.outcome, CallOutcome::NoAnswer, "{r:?}");
+    assert_eq!(r.teardown, "CANCEL (487)");
+    assert!(r.post_dial_delay.is_some() && r.setup.is_none());
+    // The responder counts what it read; give its task a moment.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(stats.uas.cancels.load(Ordering::SeqCst), 1);
+    assert_eq!(stats.uas.acks.load(Ordering::SeqCst), 1, "the 487 is ACKed");
+    assert!(!report.up);
+
+    let (addr, stats, _stop) = uas(CallUas {
+        status: Some(486),
+        ..CallUas::default()
+    })
+    .await;
+    let (_, r) = call(call_cfg(target_of(addr), Duration::from_secs(1))).await;
+    assert_eq!((r.outcome, r.status), (CallOutcome::Rejected, Some(486)));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(stats.uas.acks.load(Ordering::SeqCst), 1);
+    assert_eq!(stats.uas.rtp_received.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn silence_is_a_timeout_and_still_cancelled() {
+    // A socket that reads and never answers.
+    let silent = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let mut c = call_cfg(target_of(addr), Duration::from_secs(1));
+    c.timeout = Duration::from_millis(700);
+    let started = Instant::now();
+    let (_, r) = call(c).await;
+    assert_eq!(r.outcome, CallOutcome::Timeout, "{r:?}");
+    assert!(r.teardown.starts_with("CANCEL"), "{r:?}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let mut buf = vec![0u8; 4096];
+    let mut methods = Vec::new();
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout(Duration::from_millis(50), silent.recv_from(&mut buf)).await
+    {
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        methods.push(text.split(' ').next().unwrap_or_default().to_string());
+    }
+    assert!(methods.iter().filter(|m| *m == "INVITE").count() >= 2, "Timer A: {methods:?}");
+    assert!(methods.iter().any(|m| m == "CANCEL"), "{methods:?}");
+}
+
+#[tokio::test]
+async fn re_invites_are_answered_and_a_remote_bye_ends_the_call() {
+    let (addr, stats, _stop) = uas(CallUas {
+        reinvite_after: Some(Duration::from_millis(200)),
+        hangup_after: Some(Duration::from_millis(500)),
+        ..CallUas::default()
+    })
+    .await;
+    let (_, r) = call(call_cfg(target_of(addr), Duration::from_secs(3))).await;
+    assert_eq!(r.outcome, CallOutcome::Ok, "{r:?}");
+    assert_eq!(r.reoffers_answered, 1);
+    assert_eq!(r.teardown, "remote BYE");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(stats.uas.reinvites_answered.load(Ordering::SeqCst), 1);
+    assert_eq!(stats.uas.byes_answered.load(Ordering::SeqCst), 1);
+    assert_eq!(stats.uas.byes.load(Ordering::SeqCst), 0, "no BYE of ours after theirs");
+    let m = r.media.unwrap();
+    assert!(m.sent < 50, "media stopped at the remote BYE: {m:?}");
+}
+
+#[tokio::test]
+async fn a_call_cut_short_by_shutdown_is_still_torn_down() {
+    let (addr, stats, _stop) = uas(CallUas::default()).await;
+    let mut probe = TargetProbe::new(
+        call_cfg(target_of(addr), Duration::from_secs(10)),
+        ProbeContext::new(None),
+    )
+    .unwrap();
+    // The round is dropped mid-call, as the runner drops rounds at shutdown.
+    let cut = tokio::time::timeout(Duration::from_millis(500), probe.round()).await;
+    assert!(cut.is_err());
+    assert!(probe.needs_unregister(), "a BYE is pending");
+    assert!(probe.unregister().await, "the BYE got its 200");
+    assert_eq!(stats.uas.byes.load(Ordering::SeqCst), 1);
+    assert!(!probe.needs_unregister());
+}
+
+#[tokio::test]
+async fn the_one_shot_prints_the_figures_and_exits_by_outcome() {
+    let (addr, _, _stop) = uas(CallUas::default()).await;
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_callpulse"))
+                .args(args)
+                .output()
+                .unwrap()
+        })
+    };
+    let out = run(vec![
+        "probe".into(),
+        target_of(addr),
+        "--method".into(),
+        "invite".into(),
+        "--duration".into(),
+        "1s".into(),
+    ])
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("outcome: ok, status 200"), "{text}");
+    assert!(text.contains("50 sent, 50 received (50 echoed)"), "{text}");
+    assert!(text.contains("quality: R 9") && text.contains("MOS 4.3"), "{text}");
+    assert!(text.ends_with("result: healthy\n"), "{text}");
+
+    let silent = StdUdpSocket::bind("127.0.0.1:0").unwrap();
+    let dead = silent.local_addr().unwrap();
+    let out = run(vec![
+        "probe".into(),
+        target_of(dead),
+        "--method".into(),
+        "invite".into(),
+        "--timeout".into(),
+        "300ms".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = run(vec![
+        "probe".into(),
+        format!("sip:echo@{addr};transport=tcp"),
+        "--method".into(),
+        "invite".into(),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", String::from_utf8_lossy(&out.stderr));
+}
