@@ -337,15 +337,16 @@ fn main() -> ExitCode {
             }
             match (duration, cfg.method) {
                 (None, _) => {}
-                (Some(d), config::ProbeMethod::Invite) => match parse_duration_arg("duration", &d)
-                {
-                    Ok(d) if d >= cfg.call.ptime => cfg.call.duration = d,
-                    Ok(_) => {
-                        eprintln!("error: --duration: must be at least one packet time (20ms)");
-                        return ExitCode::from(PROBE_EXIT_USAGE);
+                (Some(d), config::ProbeMethod::Invite) => {
+                    match parse_duration_arg("duration", &d) {
+                        Ok(d) if d >= cfg.call.ptime => cfg.call.duration = d,
+                        Ok(_) => {
+                            eprintln!("error: --duration: must be at least one packet time (20ms)");
+                            return ExitCode::from(PROBE_EXIT_USAGE);
+                        }
+                        Err(_) => return ExitCode::from(PROBE_EXIT_USAGE),
                     }
-                    Err(_) => return ExitCode::from(PROBE_EXIT_USAGE),
-                },
+                }
                 (Some(_), _) => {
                     eprintln!("error: --duration applies to --method invite");
                     return ExitCode::from(PROBE_EXIT_USAGE);

@@ -183,10 +183,7 @@ fn sip_target(
         out.method = m;
     }
     let (wrong_keys, wrong_for): (Vec<&str>, &str) = match out.method {
-        ProbeMethod::Options => (
-            [REGISTER_ONLY_KEYS, INVITE_ONLY_KEYS].concat(),
-            "OPTIONS",
-        ),
+        ProbeMethod::Options => ([REGISTER_ONLY_KEYS, INVITE_ONLY_KEYS].concat(), "OPTIONS"),
         ProbeMethod::Register => ([OPTIONS_ONLY_KEYS, INVITE_ONLY_KEYS].concat(), "REGISTER"),
         ProbeMethod::Invite => (NOT_FOR_INVITE_KEYS.to_vec(), "INVITE"),
     };
@@ -307,8 +304,7 @@ fn call(ctx: &mut Ctx<'_>, f: &super::walk::Fields<'_>, out: &mut SipProbeConfig
         return;
     };
     out.call.duration = ctx.positive_duration(&c, "duration", out.call.duration);
-    out.call.answer_timeout =
-        ctx.positive_duration(&c, "answer_timeout", out.call.answer_timeout);
+    out.call.answer_timeout = ctx.positive_duration(&c, "answer_timeout", out.call.answer_timeout);
     if let Some(codec) = ctx.choice(
         &c,
         "codec",

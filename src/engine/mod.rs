@@ -15,8 +15,8 @@ mod task;
 mod time;
 mod window;
 
-pub use memory::MemoryRecorder;
 pub use measures::probes::{CallFigures, call_estimate};
+pub use memory::MemoryRecorder;
 pub use state::{Engine, ProbeState};
 pub use task::{RunOptions, restore_alert_state, run, run_with};
 

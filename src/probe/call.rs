@@ -201,7 +201,8 @@ impl Dialog {
         auth: Option<(&str, &str)>,
         sdp: bool,
     ) -> Vec<u8> {
-        let in_dialog = matches!(method, "BYE") || (method == "ACK" && self.remote_target.is_some());
+        let in_dialog =
+            matches!(method, "BYE") || (method == "ACK" && self.remote_target.is_some());
         let ruri = match (&self.remote_target, in_dialog) {
             (Some(target), true) => target.as_str(),
             _ => self.request_uri.as_str(),
@@ -424,11 +425,10 @@ impl TargetProbe {
         let local = sip.local_addr().map_err(|e| e.to_string())?;
         let rtp_local = rtp.local_addr().map_err(|e| e.to_string())?;
         let call = self.cfg.call;
-        let from = self
-            .cfg
-            .from
-            .clone()
-            .unwrap_or_else(|| format!("sip:callpulse@{}", crate::sip::request::host_of(local)));
+        let from =
+            self.cfg.from.clone().unwrap_or_else(|| {
+                format!("sip:callpulse@{}", crate::sip::request::host_of(local))
+            });
         let request_uri = self
             .cfg
             .request_uri
@@ -454,7 +454,11 @@ impl TargetProbe {
             remote_tag: None,
             remote_target: None,
             route: Vec::new(),
-            contact: format!("sip:callpulse@{}:{}", crate::sip::request::host_of(local), local.port()),
+            contact: format!(
+                "sip:callpulse@{}:{}",
+                crate::sip::request::host_of(local),
+                local.port()
+            ),
             sdp: sdp::offer(session_id, rtp_local, call.codec, call.ptime),
             headers: self.cfg.headers.clone(),
             user_agent,
@@ -664,7 +668,8 @@ impl TargetProbe {
                     let creds = self.call.as_ref().and_then(|c| c.credentials.clone());
                     let Some(creds) = creds else {
                         result.outcome = CallOutcome::AuthFailed;
-                        result.detail = Some(format!("{status} challenge, but no auth is configured"));
+                        result.detail =
+                            Some(format!("{status} challenge, but no auth is configured"));
                         return InviteEnd::Final;
                     };
                     let header = if status == 407 {
@@ -695,7 +700,8 @@ impl TargetProbe {
                         }
                         Err(e) => {
                             result.outcome = CallOutcome::AuthFailed;
-                            result.detail = Some(format!("cannot answer the {status} challenge: {e}"));
+                            result.detail =
+                                Some(format!("cannot answer the {status} challenge: {e}"));
                             return InviteEnd::Final;
                         }
                     }
@@ -841,7 +847,10 @@ impl TargetProbe {
                         .filter(|(n, _)| n == header.0)
                         .map(|(_, v)| v.clone())
                         .collect();
-                    let uri = d.remote_target.clone().unwrap_or_else(|| d.request_uri.clone());
+                    let uri = d
+                        .remote_target
+                        .clone()
+                        .unwrap_or_else(|| d.request_uri.clone());
                     match creds.and_then(|c| {
                         digest::choose(&values, c.realm.as_deref())
                             .ok()
@@ -895,7 +904,8 @@ async fn run_media(
     let clock = f64::from(codec.clock_rate());
     let samples = (call.ptime.as_secs_f64() * clock).round() as u32;
     let total = (call.duration.as_nanos() / call.ptime.as_nanos().max(1)).max(1) as u64;
-    let payload = vec![codec.silence_byte(); codec.bytes_per_ms() * call.ptime.as_millis() as usize];
+    let payload =
+        vec![codec.silence_byte(); codec.bytes_per_ms() * call.ptime.as_millis() as usize];
     let ssrc = fastrand::u32(..);
     let seq0 = fastrand::u16(..);
     let ts0 = fastrand::u32(..);
@@ -997,9 +1007,8 @@ async fn run_media(
     let lost = i64::from(report.cumulative_lost);
     let enough = expected >= 2;
     let loss_ratio = enough.then(|| (lost.max(0) as f64 / expected as f64).clamp(0.0, 1.0));
-    let effective_loss_ratio = enough.then(|| {
-        ((lost.max(0) as f64 + jb.late() as f64) / expected as f64).clamp(0.0, 1.0)
-    });
+    let effective_loss_ratio =
+        enough.then(|| ((lost.max(0) as f64 + jb.late() as f64) / expected as f64).clamp(0.0, 1.0));
     let echoed = rtts.len() as u64;
     let rtt_mean = (!rtts.is_empty()).then(|| rtts.iter().sum::<Duration>() / rtts.len() as u32);
     let rtt_median = crate::probe::round::median(&mut rtts);

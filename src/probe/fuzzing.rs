@@ -102,7 +102,13 @@ fn call_path(data: &[u8]) {
         return;
     };
     assert!(m.body.len() <= data.len());
-    let _ = (m.cseq(), m.top_branch(), m.to_tag(), m.from_tag(), m.status());
+    let _ = (
+        m.cseq(),
+        m.top_branch(),
+        m.to_tag(),
+        m.from_tag(),
+        m.status(),
+    );
     let _ = m.all("record-route");
     if let Some(contact) = m.header("contact") {
         let _ = dialog::uri_of(contact);
@@ -111,7 +117,14 @@ fn call_path(data: &[u8]) {
         assert_ne!(answer.media.port(), 0);
     }
     if m.method().is_some() {
-        let reply = dialog::format_response(&m, 200, "OK", "t", Some("sip:cp@127.0.0.1:5"), Some("v=0\r\n"));
+        let reply = dialog::format_response(
+            &m,
+            200,
+            "OK",
+            "t",
+            Some("sip:cp@127.0.0.1:5"),
+            Some("v=0\r\n"),
+        );
         assert!(reply.starts_with(b"SIP/2.0 200 OK\r\n"));
     }
 }

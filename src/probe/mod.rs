@@ -5,9 +5,9 @@
 //! Never answers inbound SIP (the [`responder`] is a test and demo peer, not used by the prober).
 //! See `docs/probes.md` for what each measurement means exactly.
 
+pub mod call;
 #[doc(hidden)]
 pub mod fuzzing;
-pub mod call;
 pub mod matcher;
 pub mod message;
 pub mod oneshot;

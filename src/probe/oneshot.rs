@@ -15,9 +15,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::config::{ProbeMethod, SipProbeConfig, SipTransport};
-use crate::probe::{CallMedia, CallOutcome, CallResult, RegisterOutcome};
 use crate::probe::round::{ProbeContext, ProbeError, TargetProbe};
 use crate::probe::uri::{TargetHost, TargetUri};
+use crate::probe::{CallMedia, CallOutcome, CallResult, RegisterOutcome};
 use crate::probe::{ProbeReport, RequestOutcome};
 
 /// Every request answered with a code in `up_codes`.
@@ -263,7 +263,9 @@ async fn call_oneshot(mut probe: TargetProbe, out: &mut dyn Write, score: CallSc
     let _ = writeln!(
         out,
         "INVITE {} over udp: {} every {} for {}, answer timeout {}, timeout {}",
-        c.request_uri.clone().unwrap_or_else(|| probe.uri().request_uri()),
+        c.request_uri
+            .clone()
+            .unwrap_or_else(|| probe.uri().request_uri()),
         c.call.codec.as_str(),
         fmt_duration(c.call.ptime),
         fmt_duration(c.call.duration),

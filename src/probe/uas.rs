@@ -219,14 +219,8 @@ impl Uas {
                 .header(auth)
                 .is_some_and(|value| self.check(value, user, password));
             if !ok {
-                let mut reply = dialog::format_response(
-                    &msg,
-                    status,
-                    "Unauthorized",
-                    "uas-c",
-                    None,
-                    None,
-                );
+                let mut reply =
+                    dialog::format_response(&msg, status, "Unauthorized", "uas-c", None, None);
                 let header = format!(
                     "{challenge_header}: Digest realm=\"callpulse.test\", nonce=\"{}\", qop=\"auth\", algorithm=MD5\r\n",
                     self.nonce

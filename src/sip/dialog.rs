@@ -402,12 +402,29 @@ mod tests {
         let m = parse(bye).unwrap();
         assert_eq!(m.method(), Some("BYE"));
         let r = String::from_utf8(format_response(&m, 200, "OK", "999", None, None)).unwrap();
-        assert!(r.starts_with("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-b\r\n"));
-        assert!(r.contains("To: <sip:cp@h>;tag=111\r\n"), "keeps the existing tag: {r}");
+        assert!(
+            r.starts_with("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-b\r\n")
+        );
+        assert!(
+            r.contains("To: <sip:cp@h>;tag=111\r\n"),
+            "keeps the existing tag: {r}"
+        );
         assert!(r.ends_with("CSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"));
-        let reinvite = parse(b"INVITE sip:x SIP/2.0\r\nTo: <sip:cp@h>\r\nCSeq: 3 INVITE\r\n\r\n").unwrap();
-        let r = String::from_utf8(format_response(&reinvite, 200, "OK", "999", Some("sip:cp@1.2.3.4:5"), Some("v=0\r\n"))).unwrap();
-        assert!(r.contains("To: <sip:cp@h>;tag=999\r\n") && r.contains("Contact: <sip:cp@1.2.3.4:5>\r\n"));
+        let reinvite =
+            parse(b"INVITE sip:x SIP/2.0\r\nTo: <sip:cp@h>\r\nCSeq: 3 INVITE\r\n\r\n").unwrap();
+        let r = String::from_utf8(format_response(
+            &reinvite,
+            200,
+            "OK",
+            "999",
+            Some("sip:cp@1.2.3.4:5"),
+            Some("v=0\r\n"),
+        ))
+        .unwrap();
+        assert!(
+            r.contains("To: <sip:cp@h>;tag=999\r\n")
+                && r.contains("Contact: <sip:cp@1.2.3.4:5>\r\n")
+        );
         assert!(r.ends_with("Content-Type: application/sdp\r\nContent-Length: 5\r\n\r\nv=0\r\n"));
     }
 
@@ -434,7 +451,9 @@ mod tests {
         let text = String::from_utf8(bytes.clone()).unwrap();
         assert!(text.starts_with("INVITE sip:echo@127.0.0.1:5060 SIP/2.0\r\n"));
         assert!(text.contains("\r\nTo: <sip:echo@127.0.0.1:5060>\r\n"));
-        assert!(text.ends_with("Content-Type: application/sdp\r\nContent-Length: 5\r\n\r\nv=0\r\n"));
+        assert!(
+            text.ends_with("Content-Type: application/sdp\r\nContent-Length: 5\r\n\r\nv=0\r\n")
+        );
         let back = parse(&bytes).unwrap();
         assert_eq!(back.method(), Some("INVITE"));
         assert_eq!(back.body, sdp.as_bytes());
@@ -442,7 +461,14 @@ mod tests {
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for bad in [&b""[..], b"\xff\xff\r\n\r\n", b"HELLO\r\n\r\n", b"SIP/2.0 99 x\r\n\r\n", b"SIP/2.0 200 OK\r\nl: 10\r\n\r\nabc", b"SIP/2.0 200 OK\r\nl: x\r\n\r\n"] {
+        for bad in [
+            &b""[..],
+            b"\xff\xff\r\n\r\n",
+            b"HELLO\r\n\r\n",
+            b"SIP/2.0 99 x\r\n\r\n",
+            b"SIP/2.0 200 OK\r\nl: 10\r\n\r\nabc",
+            b"SIP/2.0 200 OK\r\nl: x\r\n\r\n",
+        ] {
             assert!(parse(bad).is_err(), "{bad:?}");
         }
     }

@@ -247,13 +247,24 @@ mod tests {
             (b"\xff\xfe", SdpError::NotSdp),
             (b"v=1\r\n", SdpError::NotSdp),
             (b"v=0\r\nc=IN IP4 1.2.3.4\r\n", SdpError::NoAudio),
-            (b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n", SdpError::Rejected),
+            (
+                b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n",
+                SdpError::Rejected,
+            ),
             (b"v=0\r\nm=audio 5 RTP/AVP 0\r\n", SdpError::NoConnection),
             (b"v=0\r\nm=audio x RTP/AVP 0\r\n", SdpError::Bad("m=")),
-            (b"v=0\r\nc=XX\r\nm=audio 5 RTP/AVP 0\r\n", SdpError::Bad("c=")),
+            (
+                b"v=0\r\nc=XX\r\nm=audio 5 RTP/AVP 0\r\n",
+                SdpError::Bad("c="),
+            ),
         ];
         for (body, want) in cases {
-            assert_eq!(parse(body).as_ref(), Err(want), "{:?}", String::from_utf8_lossy(body));
+            assert_eq!(
+                parse(body).as_ref(),
+                Err(want),
+                "{:?}",
+                String::from_utf8_lossy(body)
+            );
         }
     }
 }

@@ -239,7 +239,14 @@ fn start_sipp(relay_port: u16, echo_port: u16) -> (Sipp, u16) {
     let child = Command::new("sipp")
         .arg("-sf")
         .arg(&xml)
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-mi",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .args(["-t", "u1", "-rtp_echo", "-mp", &echo_port.to_string()])
         .args(["-key", "relay_port", &relay_port.to_string()])
         .args(["-nostdin", "-nd", "-trace_err", "-error_file"])
@@ -317,7 +324,12 @@ async fn sipp_echo_through_a_lossy_jittery_relay_measures_what_was_injected() {
     let (report, result) = tokio::time::timeout(Duration::from_secs(60), call(c))
         .await
         .expect("the call ends in time");
-    assert_eq!(result.outcome, CallOutcome::Ok, "{result:?}\n{}", sipp.log());
+    assert_eq!(
+        result.outcome,
+        CallOutcome::Ok,
+        "{result:?}\n{}",
+        sipp.log()
+    );
     assert!(report.up);
     assert_eq!(result.teardown, "BYE 200", "{result:?}");
     let pdd = result.post_dial_delay.expect("a 180 came");
@@ -395,7 +407,6 @@ async fn sipp_echo_through_a_lossy_jittery_relay_measures_what_was_injected() {
     );
 }
 
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "interop: needs sipp (installed by .ci/run)"]
 async fn sipp_echo_without_impairment_scores_the_codec_ceiling() {
@@ -406,7 +417,12 @@ async fn sipp_echo_without_impairment_scores_the_codec_ceiling() {
     let (_, result) = tokio::time::timeout(Duration::from_secs(30), call(c))
         .await
         .expect("the call ends in time");
-    assert_eq!(result.outcome, CallOutcome::Ok, "{result:?}\n{}", sipp.log());
+    assert_eq!(
+        result.outcome,
+        CallOutcome::Ok,
+        "{result:?}\n{}",
+        sipp.log()
+    );
     let media = result.media.clone().unwrap();
     assert_eq!(media.sent, 200);
     assert_eq!(media.received, 200, "{media:?}");
@@ -419,7 +435,10 @@ async fn sipp_echo_without_impairment_scores_the_codec_ceiling() {
         est.mos,
         est.r
     );
-    assert!(media.jitter.unwrap() < Duration::from_millis(2), "{media:?}");
+    assert!(
+        media.jitter.unwrap() < Duration::from_millis(2),
+        "{media:?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -452,9 +471,9 @@ fn target_of(addr: SocketAddr) -> String {
 fn auth(password: &str) -> callpulse::config::ProbeAuth {
     callpulse::config::ProbeAuth {
         username: "probe".into(),
-        password: callpulse::config::PasswordSource::Value(
-            callpulse::sip::digest::Secret::new(password),
-        ),
+        password: callpulse::config::PasswordSource::Value(callpulse::sip::digest::Secret::new(
+            password,
+        )),
         realm: None,
     }
 }
@@ -474,7 +493,10 @@ async fn a_call_is_set_up_measured_and_torn_down() {
     assert_eq!(r.teardown, "BYE 200");
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (pdd, setup) = (r.post_dial_delay.unwrap(), r.setup.unwrap());
-    assert!(setup >= pdd + Duration::from_millis(80), "{pdd:?} {setup:?}");
+    assert!(
+        setup >= pdd + Duration::from_millis(80),
+        "{pdd:?} {setup:?}"
+    );
     let m = r.media.unwrap();
     assert_eq!((m.sent, m.received, m.echoed), (100, 90, 90), "{m:?}");
     // RFC 3550 accounting starts at the second packet (probation) and ends at the highest
@@ -485,7 +507,10 @@ async fn a_call_is_set_up_measured_and_torn_down() {
     assert!(m.rtt_median.unwrap() < Duration::from_millis(50));
     assert_eq!(report.loss_ratio, m.loss_ratio.unwrap());
     let offer = stats.uas.offer.lock().unwrap().clone().unwrap();
-    assert!(offer.contains("m=audio ") && offer.contains(" RTP/AVP 0\r\n"), "{offer}");
+    assert!(
+        offer.contains("m=audio ") && offer.contains(" RTP/AVP 0\r\n"),
+        "{offer}"
+    );
     assert!(offer.contains("a=rtpmap:0 PCMU/8000\r\n") && offer.contains("a=ptime:20\r\n"));
     assert_eq!(stats.uas.acks.load(Ordering::SeqCst), 1);
     assert_eq!(stats.uas.byes.load(Ordering::SeqCst), 1);
@@ -509,7 +534,11 @@ async fn a_digest_challenge_is_answered_once() {
     assert_eq!(r.outcome, CallOutcome::Ok, "{r:?}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(stats.uas.invites.load(Ordering::SeqCst), 2);
-    assert_eq!(stats.uas.acks.load(Ordering::SeqCst), 2, "the 401 and the 200");
+    assert_eq!(
+        stats.uas.acks.load(Ordering::SeqCst),
+        2,
+        "the 401 and the 200"
+    );
 
     let (addr, _, _stop2) = uas(CallUas {
         challenge: Some(("probe".to_string(), "right".to_string(), true)),
@@ -576,7 +605,10 @@ async fn silence_is_a_timeout_and_still_cancelled() {
         let text = String::from_utf8_lossy(&buf[..n]).into_owned();
         methods.push(text.split(' ').next().unwrap_or_default().to_string());
     }
-    assert!(methods.iter().filter(|m| *m == "INVITE").count() >= 2, "Timer A: {methods:?}");
+    assert!(
+        methods.iter().filter(|m| *m == "INVITE").count() >= 2,
+        "Timer A: {methods:?}"
+    );
     assert!(methods.iter().any(|m| m == "CANCEL"), "{methods:?}");
 }
 
@@ -595,7 +627,11 @@ async fn re_invites_are_answered_and_a_remote_bye_ends_the_call() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(stats.uas.reinvites_answered.load(Ordering::SeqCst), 1);
     assert_eq!(stats.uas.byes_answered.load(Ordering::SeqCst), 1);
-    assert_eq!(stats.uas.byes.load(Ordering::SeqCst), 0, "no BYE of ours after theirs");
+    assert_eq!(
+        stats.uas.byes.load(Ordering::SeqCst),
+        0,
+        "no BYE of ours after theirs"
+    );
     let m = r.media.unwrap();
     assert!(m.sent < 50, "media stopped at the remote BYE: {m:?}");
 }
@@ -642,7 +678,10 @@ async fn the_one_shot_prints_the_figures_and_exits_by_outcome() {
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(text.contains("outcome: ok, status 200"), "{text}");
     assert!(text.contains("50 sent, 50 received (50 echoed)"), "{text}");
-    assert!(text.contains("quality: R 9") && text.contains("MOS 4.3"), "{text}");
+    assert!(
+        text.contains("quality: R 9") && text.contains("MOS 4.3"),
+        "{text}"
+    );
     assert!(text.ends_with("result: healthy\n"), "{text}");
 
     let silent = StdUdpSocket::bind("127.0.0.1:0").unwrap();
@@ -657,7 +696,12 @@ async fn the_one_shot_prints_the_figures_and_exits_by_outcome() {
     ])
     .await
     .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let out = run(vec![
         "probe".into(),
         format!("sip:echo@{addr};transport=tcp"),
@@ -666,5 +710,10 @@ async fn the_one_shot_prints_the_figures_and_exits_by_outcome() {
     ])
     .await
     .unwrap();
-    assert_eq!(out.status.code(), Some(64), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(64),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

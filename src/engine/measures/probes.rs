@@ -165,7 +165,10 @@ impl Probes {
                     (label::PROBE_TARGET, target),
                     (label::TRANSPORT, transport),
                     (label::PROBE_OUTCOME, call.outcome.as_str()),
-                    (label::STATUS_CLASS, call.status.map_or("none", status_class)),
+                    (
+                        label::STATUS_CLASS,
+                        call.status.map_or("none", status_class),
+                    ),
                 ],
             );
             for (metric, d) in [
@@ -281,21 +284,27 @@ impl Probes {
                     AlertSignal::ProbeJitter => st.jitter.map(|d| d.as_secs_f64()),
                     AlertSignal::ProbeUp => Some(if st.up { 1.0 } else { 0.0 }),
                     AlertSignal::ProbeDownRounds => Some(st.down_rounds as f64),
-                    AlertSignal::ProbeCallMos => {
-                        st.call.as_ref().and_then(|c| c.estimate.as_ref()).map(|e| e.mos)
-                    }
-                    AlertSignal::ProbeCallRFactor => {
-                        st.call.as_ref().and_then(|c| c.estimate.as_ref()).map(|e| e.r)
-                    }
+                    AlertSignal::ProbeCallMos => st
+                        .call
+                        .as_ref()
+                        .and_then(|c| c.estimate.as_ref())
+                        .map(|e| e.mos),
+                    AlertSignal::ProbeCallRFactor => st
+                        .call
+                        .as_ref()
+                        .and_then(|c| c.estimate.as_ref())
+                        .map(|e| e.r),
                     AlertSignal::ProbeRtpLoss => st.call.as_ref().and_then(|c| c.loss_ratio),
                     AlertSignal::ProbeRtpJitter => st
                         .call
                         .as_ref()
                         .and_then(|c| c.jitter)
                         .map(|d| d.as_secs_f64()),
-                    AlertSignal::ProbeRtpRtt => {
-                        st.call.as_ref().and_then(|c| c.rtt).map(|d| d.as_secs_f64())
-                    }
+                    AlertSignal::ProbeRtpRtt => st
+                        .call
+                        .as_ref()
+                        .and_then(|c| c.rtt)
+                        .map(|d| d.as_secs_f64()),
                     AlertSignal::ProbeRegisterFailedRounds => {
                         st.register_failed_rounds.map(|n| n as f64)
                     }
