@@ -339,9 +339,11 @@ fn main() -> ExitCode {
                 (None, _) => {}
                 (Some(d), config::ProbeMethod::Invite) => {
                     match parse_duration_arg("duration", &d) {
-                        Ok(d) if d >= cfg.call.ptime => cfg.call.duration = d,
+                        Ok(d) if d >= cfg.call.ptime && d <= Duration::from_secs(600) => {
+                            cfg.call.duration = d
+                        }
                         Ok(_) => {
-                            eprintln!("error: --duration: must be at least one packet time (20ms)");
+                            eprintln!("error: --duration: expected 20ms to 10m");
                             return ExitCode::from(PROBE_EXIT_USAGE);
                         }
                         Err(_) => return ExitCode::from(PROBE_EXIT_USAGE),

@@ -290,6 +290,10 @@ pub(crate) fn call_round_limit(cfg: &SipProbeConfig) -> std::time::Duration {
         .saturating_add(cfg.timeout.saturating_mul(4))
 }
 
+/// The longest synthetic call: 10 minutes is 60,000 packets at 10 ms, below the 65,536 sequence
+/// numbers the probe's echo matching can tell apart.
+pub(crate) const MAX_CALL_DURATION: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// `call:` — `duration`, `codec`, `ptime`, `answer_timeout`.
 fn call(ctx: &mut Ctx<'_>, f: &super::walk::Fields<'_>, out: &mut SipProbeConfig) {
     let Some(node) = f.node("call").filter(|n| !n.is_null()) else {
@@ -331,6 +335,18 @@ fn call(ctx: &mut Ctx<'_>, f: &super::walk::Fields<'_>, out: &mut SipProbeConfig
         } else {
             out.call.ptime = p;
         }
+    }
+    if out.call.duration > MAX_CALL_DURATION {
+        let line = c.node("duration").map_or(c.line, |n| n.line);
+        ctx.problem(
+            line,
+            &c.path("duration"),
+            format!(
+                "at most {} (a probe call, not a soak test: RTP sequence numbers must not wrap), got {}",
+                format_duration(MAX_CALL_DURATION),
+                format_duration(out.call.duration)
+            ),
+        );
     }
     if out.call.duration < out.call.ptime {
         ctx.problem(
@@ -576,5 +592,77 @@ mod tests {
             Ok(5070)
         );
         assert!(parse_source("eth0", true).is_err());
+    }
+
+    fn invite(yaml_probe: &str) -> Result<SipProbeConfig, String> {
+        let text = format!("probes:\n  sip:\n    - name: call\n      method: INVITE\n{yaml_probe}");
+        crate::config::parse_str_with_env(&text, "t.yaml", &|n| {
+            (n == "PROBE_PASS").then(|| "pw".to_string())
+        })
+        .map(|c| c.probes.sip[0].clone())
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn invite_probes_take_call_keys() {
+        let c = invite(
+            "      target: \"sip:echo@127.0.0.1\"\n      interval: 5m\n      auth: { username: probe, password: \"${env:PROBE_PASS}\" }\n      call: { duration: 20s, codec: PCMA, ptime: 30ms, answer_timeout: 10s }\n",
+        )
+        .unwrap();
+        assert_eq!(c.method, ProbeMethod::Invite);
+        assert_eq!(c.call.duration, std::time::Duration::from_secs(20));
+        assert_eq!(c.call.codec, CallCodec::Pcma);
+        assert_eq!(c.call.ptime, std::time::Duration::from_millis(30));
+        assert_eq!(c.call.answer_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(c.register.auth.as_ref().unwrap().username, "probe");
+        let d = invite("      target: \"sip:echo@127.0.0.1\"\n      interval: 5m\n").unwrap();
+        assert_eq!(d.call, crate::config::CallConfig::default());
+    }
+
+    #[test]
+    fn invite_probes_refuse_what_does_not_apply() {
+        let cases = [
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      count: 3\n",
+                "count: does not apply to method INVITE",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      expires: 60s\n",
+                "expires: does not apply to method INVITE",
+            ),
+            (
+                "      target: \"sip:e@h;transport=tcp\"\n      interval: 5m\n",
+                "udp only",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 30s\n",
+                "interval",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      call: { ptime: 25ms }\n",
+                "ptime",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      call: { codec: G729 }\n",
+                "G722",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      call: { duration: 10ms }\n",
+                "at least one packet time",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      call: { bogus: 1 }\n",
+                "bogus",
+            ),
+        ];
+        for (yaml, want) in cases {
+            let err = invite(yaml).unwrap_err();
+            assert!(err.contains(want), "{yaml}: {err}");
+        }
+        let text = "probes:\n  sip:\n    - name: o\n      target: \"sip:h\"\n      call: { duration: 1s }\n";
+        let err = crate::config::parse_str(text, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not apply to method OPTIONS"), "{err}");
     }
 }

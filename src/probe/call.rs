@@ -813,9 +813,6 @@ impl TargetProbe {
                         let Ok(Some(r)) = got else { continue };
                         match (r.msg.status(), r.msg.cseq()) {
                             (Some(s), Some((n, "BYE"))) if n == cseq && s >= 200 => {
-                                if s == 401 || s == 407 {
-                                    break Some((s, r.msg));
-                                }
                                 break Some((s, r.msg));
                             }
                             _ => {}

@@ -144,7 +144,7 @@ impl Uas {
                     Some((_, "INVITE")) if (200..300).contains(status) => {
                         self.stats.reinvites_answered.fetch_add(1, Ordering::SeqCst);
                         // ACK our re-INVITE's 200.
-                        let ack = self.in_dialog(&msg, "ACK", socket, from, true);
+                        let ack = ack_of(&msg, socket);
                         let socket = socket.clone();
                         tokio::spawn(async move {
                             let _ = socket.send_to(&ack, from).await;
@@ -344,40 +344,6 @@ impl Uas {
             sdp: (method == "INVITE").then_some(sdp_body.as_str()),
         })
     }
-
-    /// The ACK of our re-INVITE's 200.
-    fn in_dialog(
-        &self,
-        response: &DialogMessage,
-        method: &str,
-        socket: &UdpSocket,
-        _to: SocketAddr,
-        _ack: bool,
-    ) -> Vec<u8> {
-        let local = socket
-            .local_addr()
-            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
-        let from = response.header("from").unwrap_or_default();
-        let to = response.header("to").unwrap_or_default();
-        let cseq = response.cseq().map_or(1, |(n, _)| n);
-        dialog::format_request(&DialogRequest {
-            method,
-            request_uri: uri_of(to),
-            transport: SipTransport::Udp,
-            sent_by: local,
-            branch: &format!("z9hG4bK-uas-{}", random_hex(6)),
-            from: (uri_of(from), &response.from_tag().unwrap_or_default()),
-            to: (uri_of(to), response.to_tag().as_deref()),
-            call_id: response.header("call-id").unwrap_or_default(),
-            cseq,
-            contact: None,
-            route: &[],
-            authorization: None,
-            user_agent: None,
-            extra: &[],
-            sdp: None,
-        })
-    }
 }
 
 fn socket_addr_text(socket: &UdpSocket) -> String {
@@ -389,4 +355,31 @@ fn socket_addr_text(socket: &UdpSocket) -> String {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The ACK of the 200 the probe gave our re-INVITE (same dialog, same CSeq number).
+fn ack_of(response: &DialogMessage, socket: &UdpSocket) -> Vec<u8> {
+    let local = socket
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)));
+    let from = response.header("from").unwrap_or_default();
+    let to = response.header("to").unwrap_or_default();
+    let cseq = response.cseq().map_or(1, |(n, _)| n);
+    dialog::format_request(&DialogRequest {
+        method: "ACK",
+        request_uri: uri_of(to),
+        transport: SipTransport::Udp,
+        sent_by: local,
+        branch: &format!("z9hG4bK-uas-{}", random_hex(6)),
+        from: (uri_of(from), &response.from_tag().unwrap_or_default()),
+        to: (uri_of(to), response.to_tag().as_deref()),
+        call_id: response.header("call-id").unwrap_or_default(),
+        cseq,
+        contact: None,
+        route: &[],
+        authorization: None,
+        user_agent: None,
+        extra: &[],
+        sdp: None,
+    })
 }
