@@ -247,6 +247,7 @@ impl Sim {
                 tls_handshake_duration: None,
                 dropped: DroppedResponses::default(),
                 register: None,
+                call: None,
             };
             self.engine
                 .handle(EngineInput::Probe(report), now, &mut self.rec);

@@ -70,7 +70,7 @@ enum Command {
         /// How long to wait for each response.
         #[arg(long, default_value = "2s")]
         timeout: String,
-        /// `options` or `register`.
+        /// `options`, `register` or `invite`.
         #[arg(long, default_value = "options")]
         method: String,
         /// REGISTER: digest username (the password comes from CALLPULSE_PROBE_PASSWORD).
@@ -79,6 +79,9 @@ enum Command {
         /// REGISTER: address of record (default sip:USER@target-host).
         #[arg(long)]
         aor: Option<String>,
+        /// INVITE: how long RTP flows once the call is answered (default 10s).
+        #[arg(long)]
+        duration: Option<String>,
     },
 }
 
@@ -146,7 +149,25 @@ fn probe_method_args(
     const PASSWORD_ENV: &str = "CALLPULSE_PROBE_PASSWORD";
     match method.to_ascii_lowercase().as_str() {
         "options" if user.is_none() && aor.is_none() => Ok(()),
-        "options" => Err("--user and --aor apply to --method register".into()),
+        "options" => Err("--user and --aor apply to --method register or invite".into()),
+        "invite" if aor.is_some() => Err("--aor applies to --method register".into()),
+        "invite" => {
+            cfg.method = config::ProbeMethod::Invite;
+            if let Some(username) = user {
+                let password = std::env::var(PASSWORD_ENV)
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .ok_or_else(|| format!("--user needs the password in {PASSWORD_ENV}"))?;
+                cfg.register.auth = Some(config::ProbeAuth {
+                    username,
+                    password: config::PasswordSource::Value(callpulse::sip::digest::Secret::new(
+                        password,
+                    )),
+                    realm: None,
+                });
+            }
+            Ok(())
+        }
         "register" => {
             cfg.method = config::ProbeMethod::Register;
             cfg.register.aor = aor;
@@ -166,7 +187,7 @@ fn probe_method_args(
             Ok(())
         }
         other => Err(format!(
-            "--method: expected options or register, got {other:?}"
+            "--method: expected options, register or invite, got {other:?}"
         )),
     }
 }
@@ -297,6 +318,7 @@ fn main() -> ExitCode {
             method,
             user,
             aor,
+            duration,
         } => {
             let (spacing, timeout) = match (
                 parse_duration_arg("spacing", &spacing),
@@ -318,9 +340,37 @@ fn main() -> ExitCode {
                 eprintln!("error: {message}");
                 return ExitCode::from(PROBE_EXIT_USAGE);
             }
+            match (duration, cfg.method) {
+                (None, _) => {}
+                (Some(d), config::ProbeMethod::Invite) => {
+                    match parse_duration_arg("duration", &d) {
+                        Ok(d) if d >= cfg.call.ptime && d <= Duration::from_secs(600) => {
+                            cfg.call.duration = d
+                        }
+                        Ok(_) => {
+                            eprintln!("error: --duration: expected 20ms to 10m");
+                            return ExitCode::from(PROBE_EXIT_USAGE);
+                        }
+                        Err(_) => return ExitCode::from(PROBE_EXIT_USAGE),
+                    }
+                }
+                (Some(_), _) => {
+                    eprintln!("error: --duration applies to --method invite");
+                    return ExitCode::from(PROBE_EXIT_USAGE);
+                }
+            }
+            if let Err(e) = callpulse::probe::oneshot::check(&cfg) {
+                eprintln!("error: {e}");
+                return ExitCode::from(PROBE_EXIT_USAGE);
+            }
             let code = runtime().map(|rt| {
                 rt.block_on(async move {
-                    callpulse::probe::oneshot::oneshot(cfg, &mut std::io::stdout()).await
+                    let quality = config::QualityConfig::default();
+                    let score = |m: &callpulse::probe::CallMedia| {
+                        callpulse::engine::call_estimate(m, &quality).map(|e| (e.r, e.mos))
+                    };
+                    callpulse::probe::oneshot::oneshot_scored(cfg, &mut std::io::stdout(), &score)
+                        .await
                 })
             });
             match code {

@@ -193,6 +193,20 @@ metrics! {
     ProbeResponsesDropped => ("sip.probe.responses.dropped", "{response}", Counter, "Probe responses dropped as unmatched, late, duplicate, spoofed or malformed", &[]),
     /// Estimated network MOS of a probe target.
     ProbeMos => ("sip.probe.mos", "1", Gauge, "Estimated network MOS from probe RTT, jitter and loss (E-model, assumed codec)", &[]),
+    /// MOS of the last synthetic call.
+    ProbeCallMos => ("sip.probe.call.mos", "1", Gauge, "MOS of the last synthetic call: E-model of its measured RTP loss, jitter-buffer discards and delay", &[]),
+    /// R of the last synthetic call.
+    ProbeCallRFactor => ("sip.probe.call.r_factor", "1", Gauge, "E-model transmission rating R of the last synthetic call", &[]),
+    /// RTP loss of the last synthetic call.
+    ProbeRtpLossRatio => ("sip.probe.rtp.loss_ratio", "1", Gauge, "RTP loss of the last synthetic call by RFC 3550 sequence accounting (round trip against an echo)", &[]),
+    /// RTP jitter of the last synthetic call.
+    ProbeRtpJitter => ("sip.probe.rtp.jitter", "s", Gauge, "RFC 3550 interarrival jitter of the RTP the last synthetic call received", &[]),
+    /// RTP round trip of the last synthetic call.
+    ProbeRtpRtt => ("sip.probe.rtp.rtt", "s", Gauge, "Median round-trip time of the echoed RTP packets of the last synthetic call", &[]),
+    /// Synthetic call setup time.
+    ProbeCallSetupDuration => ("sip.probe.call.setup.duration", "s", Histogram, "Synthetic call setup time: first INVITE sent to 2xx received, digest challenge included", PDD_BUCKETS),
+    /// Synthetic call post-dial delay.
+    ProbeCallPostDialDelay => ("sip.probe.call.post_dial_delay", "s", Histogram, "Synthetic call post-dial delay: first INVITE sent to first 18x received", PDD_BUCKETS),
     /// Firing alerts.
     AlertsFiring => ("voip.alerts.firing", "{alert}", Gauge, "Alerts currently firing", &[]),
     /// Alert transitions suppressed by storm control.

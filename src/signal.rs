@@ -94,6 +94,18 @@ pub enum AlertSignal {
     ProbeUp,
     /// Consecutive rounds in which the probe target was not up.
     ProbeDownRounds,
+    /// MOS of the last synthetic call (INVITE probes).
+    ProbeCallMos,
+    /// E-model R of the last synthetic call.
+    ProbeCallRFactor,
+    /// RTP loss of the last synthetic call.
+    ProbeRtpLoss,
+    /// RTP jitter of the last synthetic call, seconds.
+    ProbeRtpJitter,
+    /// Median echoed-RTP round trip of the last synthetic call, seconds.
+    ProbeRtpRtt,
+    /// Consecutive REGISTER rounds that did not register (REGISTER probes only).
+    ProbeRegisterFailedRounds,
 }
 
 /// Which engine measure module computes a signal.
@@ -195,6 +207,12 @@ pub const SIGNALS: &[SignalDef] = &[
     SignalDef { name: "probe_mos", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Mos, subject: "Probe MOS", param: None, gauge: Some((Metric::ProbeMos, GaugeWindow::Current)) },
     SignalDef { name: "probe_rtt", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Seconds, subject: "Probe RTT", param: None, gauge: None },
     SignalDef { name: "probe_down_rounds", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Count, subject: "Consecutive failed probe rounds", param: None, gauge: None },
+    SignalDef { name: "probe_call_mos", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Mos, subject: "Synthetic call MOS", param: None, gauge: Some((Metric::ProbeCallMos, GaugeWindow::Current)) },
+    SignalDef { name: "probe_call_r_factor", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Count, subject: "Synthetic call R factor", param: None, gauge: Some((Metric::ProbeCallRFactor, GaugeWindow::Current)) },
+    SignalDef { name: "probe_rtp_loss", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Ratio, subject: "Synthetic call RTP loss", param: None, gauge: Some((Metric::ProbeRtpLossRatio, GaugeWindow::Current)) },
+    SignalDef { name: "probe_rtp_jitter", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Seconds, subject: "Synthetic call RTP jitter", param: None, gauge: Some((Metric::ProbeRtpJitter, GaugeWindow::Current)) },
+    SignalDef { name: "probe_rtp_rtt", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Seconds, subject: "Synthetic call RTP round trip", param: None, gauge: Some((Metric::ProbeRtpRtt, GaugeWindow::Current)) },
+    SignalDef { name: "probe_register_failed_rounds", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Count, subject: "Consecutive failed REGISTER rounds", param: None, gauge: None },
 ];
 
 impl AlertSignal {
@@ -220,6 +238,12 @@ impl AlertSignal {
             "probe_mos" => ProbeMos,
             "probe_rtt" => ProbeRtt,
             "probe_down_rounds" => ProbeDownRounds,
+            "probe_call_mos" => ProbeCallMos,
+            "probe_call_r_factor" => ProbeCallRFactor,
+            "probe_rtp_loss" => ProbeRtpLoss,
+            "probe_rtp_jitter" => ProbeRtpJitter,
+            "probe_rtp_rtt" => ProbeRtpRtt,
+            "probe_register_failed_rounds" => ProbeRegisterFailedRounds,
             _ => return None,
         })
     }
@@ -246,6 +270,12 @@ impl AlertSignal {
             ProbeMos => "probe_mos",
             ProbeRtt => "probe_rtt",
             ProbeDownRounds => "probe_down_rounds",
+            ProbeCallMos => "probe_call_mos",
+            ProbeCallRFactor => "probe_call_r_factor",
+            ProbeRtpLoss => "probe_rtp_loss",
+            ProbeRtpJitter => "probe_rtp_jitter",
+            ProbeRtpRtt => "probe_rtp_rtt",
+            ProbeRegisterFailedRounds => "probe_register_failed_rounds",
         }
     }
 

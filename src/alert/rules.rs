@@ -22,15 +22,24 @@ pub mod names {
     pub const QUEUE_ABANDON: &str = "queue_abandon";
     /// Probe target unreachable for 3 consecutive rounds (critical).
     pub const PROBE_UNREACHABLE: &str = "probe_unreachable";
+    /// Synthetic call (INVITE probe) MOS below 3.5 for 5 minutes (warning).
+    pub const PROBE_CALL_MOS_LOW: &str = "probe_call_mos_low";
+    /// Synthetic call MOS below 3.0 (critical).
+    pub const PROBE_CALL_MOS_UNACCEPTABLE: &str = "probe_call_mos_unacceptable";
+    /// A REGISTER probe failed 2 rounds in a row (critical).
+    pub const PROBE_REGISTER_FAILING: &str = "probe_register_failing";
 
     /// Every built-in name, in the order [`super::default_rules`] returns them.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 9] = [
         CALL_MOS_LOW,
         CALL_MOS_UNACCEPTABLE,
         REGISTRATION_FAILURES,
         ACTIVE_CALLS_DROP,
         QUEUE_ABANDON,
         PROBE_UNREACHABLE,
+        PROBE_CALL_MOS_LOW,
+        PROBE_CALL_MOS_UNACCEPTABLE,
+        PROBE_REGISTER_FAILING,
     ];
 }
 
@@ -152,6 +161,45 @@ pub fn default_rules() -> Vec<AlertRuleConfig> {
             Sev::Critical,
             Duration::ZERO,
         ),
+        // A call probe runs every few minutes: its last call's MOS stays valid for 15 minutes
+        // (the window), so `for: 5m` spans more than one call at short intervals and holds the
+        // last one at the default 5m.
+        rule(
+            names::PROBE_CALL_MOS_LOW,
+            G::ProbeCallMos,
+            S::Target,
+            Op::Lt,
+            3.5,
+            minutes(15),
+            minutes(5),
+            0,
+            Sev::Warning,
+            Duration::ZERO,
+        ),
+        rule(
+            names::PROBE_CALL_MOS_UNACCEPTABLE,
+            G::ProbeCallMos,
+            S::Target,
+            Op::Lt,
+            3.0,
+            minutes(15),
+            Duration::ZERO,
+            0,
+            Sev::Critical,
+            Duration::ZERO,
+        ),
+        rule(
+            names::PROBE_REGISTER_FAILING,
+            G::ProbeRegisterFailedRounds,
+            S::Target,
+            Op::Ge,
+            2.0,
+            minutes(5),
+            Duration::ZERO,
+            0,
+            Sev::Critical,
+            Duration::ZERO,
+        ),
     ]
 }
 
@@ -193,7 +241,7 @@ mod tests {
             ..AlertsConfig::default()
         };
         let got = effective_rules(&cfg);
-        assert_eq!(got.len(), 5);
+        assert_eq!(got.len(), names::ALL.len() - 1);
         assert!(got.iter().all(|r| r.name != names::QUEUE_ABANDON));
 
         let cfg = AlertsConfig {
@@ -214,8 +262,8 @@ mod tests {
             ..AlertsConfig::default()
         };
         let got = effective_rules(&cfg);
-        assert_eq!(got.len(), 7);
+        assert_eq!(got.len(), names::ALL.len() + 1);
         assert_eq!(got[2], mine);
-        assert_eq!(got[6], extra);
+        assert_eq!(got[names::ALL.len()], extra);
     }
 }

@@ -261,8 +261,36 @@ pub struct SipProbeConfig {
     pub source: Option<SocketAddr>,
     /// `method`: OPTIONS (default) or REGISTER.
     pub method: ProbeMethod,
-    /// `aor`, `auth`, `expires`, `keep_registered`: used when `method` is REGISTER.
+    /// `aor`, `auth`, `expires`, `keep_registered`: used when `method` is REGISTER (`auth`
+    /// also by INVITE).
     pub register: RegisterConfig,
+    /// `call`: used when `method` is INVITE.
+    pub call: CallConfig,
+}
+
+/// `call:` settings of an INVITE probe.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CallConfig {
+    /// How long RTP flows once the call is answered (default 10 s).
+    pub duration: Duration,
+    /// Codec offered and sent: PCMU (default), PCMA or G722.
+    pub codec: crate::sip::sdp::CallCodec,
+    /// Packet time (default 20 ms).
+    pub ptime: Duration,
+    /// How long to wait for the 200 before CANCELling (default 30 s): ringing is not a failure
+    /// until then.
+    pub answer_timeout: Duration,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        CallConfig {
+            duration: Duration::from_secs(10),
+            codec: crate::sip::sdp::CallCodec::Pcmu,
+            ptime: Duration::from_millis(20),
+            answer_timeout: Duration::from_secs(30),
+        }
+    }
 }
 
 /// What a probe sends.
@@ -273,6 +301,8 @@ pub enum ProbeMethod {
     Options,
     /// One REGISTER per round, answering a digest challenge: can a phone register?
     Register,
+    /// One synthetic call per round: INVITE, RTP for `call.duration`, BYE.
+    Invite,
 }
 
 impl ProbeMethod {
@@ -281,6 +311,7 @@ impl ProbeMethod {
         match self {
             ProbeMethod::Options => "OPTIONS",
             ProbeMethod::Register => "REGISTER",
+            ProbeMethod::Invite => "INVITE",
         }
     }
 }
@@ -338,6 +369,7 @@ impl SipProbeConfig {
             source: None,
             method: ProbeMethod::Options,
             register: RegisterConfig::default(),
+            call: CallConfig::default(),
         }
     }
 }

@@ -33,15 +33,28 @@ const TARGET_KEYS: &[&str] = &[
     "auth",
     "expires",
     "keep_registered",
+    "call",
 ];
 
 /// Keys that only OPTIONS rounds use: a REGISTER round is one registration, healthy on a 200.
 const OPTIONS_ONLY_KEYS: &[&str] = &["count", "spacing", "up_codes", "request_uri", "from"];
 /// Keys that only REGISTER probes use.
 const REGISTER_ONLY_KEYS: &[&str] = &["aor", "auth", "expires", "keep_registered"];
+/// Keys an OPTIONS or REGISTER probe refuses: they set up a call.
+const INVITE_ONLY_KEYS: &[&str] = &["call"];
+/// Keys an INVITE probe refuses (a round is one call; `auth` answers its 401/407).
+const NOT_FOR_INVITE_KEYS: &[&str] = &[
+    "count",
+    "spacing",
+    "up_codes",
+    "aor",
+    "expires",
+    "keep_registered",
+];
 
 /// Headers every OPTIONS request gets from the prober: one list, the formatter's own.
 use crate::sip::RESERVED_HEADERS as PROBER_HEADERS;
+use crate::sip::sdp::CallCodec;
 
 pub(crate) fn probes(ctx: &mut Ctx<'_>, node: &Node, path: &str) -> ProbesConfig {
     let mut out = ProbesConfig::default();
@@ -164,13 +177,15 @@ fn sip_target(
         &[
             ("OPTIONS", ProbeMethod::Options),
             ("REGISTER", ProbeMethod::Register),
+            ("INVITE", ProbeMethod::Invite),
         ],
     ) {
         out.method = m;
     }
-    let (wrong_keys, wrong_for) = match out.method {
-        ProbeMethod::Options => (REGISTER_ONLY_KEYS, "OPTIONS"),
-        ProbeMethod::Register => (OPTIONS_ONLY_KEYS, "REGISTER"),
+    let (wrong_keys, wrong_for): (Vec<&str>, &str) = match out.method {
+        ProbeMethod::Options => ([REGISTER_ONLY_KEYS, INVITE_ONLY_KEYS].concat(), "OPTIONS"),
+        ProbeMethod::Register => ([OPTIONS_ONLY_KEYS, INVITE_ONLY_KEYS].concat(), "REGISTER"),
+        ProbeMethod::Invite => (NOT_FOR_INVITE_KEYS.to_vec(), "INVITE"),
     };
     for key in wrong_keys {
         if let Some(n) = f.node(key) {
@@ -193,6 +208,38 @@ fn sip_target(
                 format!(
                     "a REGISTER round may take {MAX_REGISTER_TRANSACTIONS} × timeout {} = {}; the interval {} must be longer",
                     format_duration(out.timeout),
+                    format_duration(longest),
+                    format_duration(out.interval)
+                ),
+            );
+        }
+        return (name.is_some() && target.is_some()).then_some(out);
+    }
+    if out.method == ProbeMethod::Invite {
+        register(ctx, &f, &mut out);
+        call(ctx, &f, &mut out);
+        if let Some(parsed) = &parsed
+            && parsed.transport != SipTransport::Udp
+        {
+            let line = f.node("target").map_or(f.line, |n| n.line);
+            ctx.problem(
+                line,
+                &f.path("target"),
+                format!(
+                    "an INVITE probe runs over udp only (its dialog and RTP use sockets of their own), but \"{}\" uses {}",
+                    out.target,
+                    parsed.transport.as_str()
+                ),
+            );
+        }
+        let longest = call_round_limit(&out);
+        if longest >= out.interval {
+            let line = f.node("interval").map_or(f.line, |n| n.line);
+            ctx.problem(
+                line,
+                &f.path("interval"),
+                format!(
+                    "a call may take call.answer_timeout + call.duration + 4 × timeout = {}; the interval {} must be longer",
                     format_duration(longest),
                     format_duration(out.interval)
                 ),
@@ -232,6 +279,85 @@ fn sip_target(
         );
     }
     (name.is_some() && target.is_some()).then_some(out)
+}
+
+/// The longest an INVITE round can take: the answer wait, the media, and the teardown's
+/// transactions (CANCEL or BYE, each possibly challenged).
+pub(crate) fn call_round_limit(cfg: &SipProbeConfig) -> std::time::Duration {
+    cfg.call
+        .answer_timeout
+        .saturating_add(cfg.call.duration)
+        .saturating_add(cfg.timeout.saturating_mul(4))
+}
+
+/// The longest synthetic call: 10 minutes is 60,000 packets at 10 ms, below the 65,536 sequence
+/// numbers the probe's echo matching can tell apart.
+pub(crate) const MAX_CALL_DURATION: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// `call:` — `duration`, `codec`, `ptime`, `answer_timeout`.
+fn call(ctx: &mut Ctx<'_>, f: &super::walk::Fields<'_>, out: &mut SipProbeConfig) {
+    let Some(node) = f.node("call").filter(|n| !n.is_null()) else {
+        return;
+    };
+    let path = f.path("call");
+    let Some(c) = ctx.fields(
+        node,
+        &path,
+        &["duration", "codec", "ptime", "answer_timeout"],
+    ) else {
+        return;
+    };
+    out.call.duration = ctx.positive_duration(&c, "duration", out.call.duration);
+    out.call.answer_timeout = ctx.positive_duration(&c, "answer_timeout", out.call.answer_timeout);
+    if let Some(codec) = ctx.choice(
+        &c,
+        "codec",
+        &[
+            ("PCMU", CallCodec::Pcmu),
+            ("PCMA", CallCodec::Pcma),
+            ("G722", CallCodec::G722),
+        ],
+    ) {
+        out.call.codec = codec;
+    }
+    if let Some(p) = ctx.duration(&c, "ptime") {
+        let ms = p.as_millis();
+        if p.subsec_nanos() % 1_000_000 != 0 || !(10..=60).contains(&ms) || ms % 10 != 0 {
+            let line = c.node("ptime").map_or(c.line, |n| n.line);
+            ctx.problem(
+                line,
+                &c.path("ptime"),
+                format!(
+                    "expected 10ms, 20ms, 30ms, 40ms, 50ms or 60ms, got {}",
+                    format_duration(p)
+                ),
+            );
+        } else {
+            out.call.ptime = p;
+        }
+    }
+    if out.call.duration > MAX_CALL_DURATION {
+        let line = c.node("duration").map_or(c.line, |n| n.line);
+        ctx.problem(
+            line,
+            &c.path("duration"),
+            format!(
+                "at most {} (a probe call, not a soak test: RTP sequence numbers must not wrap), got {}",
+                format_duration(MAX_CALL_DURATION),
+                format_duration(out.call.duration)
+            ),
+        );
+    }
+    if out.call.duration < out.call.ptime {
+        ctx.problem(
+            c.line,
+            &c.path("duration"),
+            format!(
+                "must be at least one packet time ({})",
+                format_duration(out.call.ptime)
+            ),
+        );
+    }
 }
 
 /// Transactions one REGISTER round may use: challenge, stale nonce, 423, and the unREGISTER with
@@ -466,5 +592,77 @@ mod tests {
             Ok(5070)
         );
         assert!(parse_source("eth0", true).is_err());
+    }
+
+    fn invite(yaml_probe: &str) -> Result<SipProbeConfig, String> {
+        let text = format!("probes:\n  sip:\n    - name: call\n      method: INVITE\n{yaml_probe}");
+        crate::config::parse_str_with_env(&text, "t.yaml", &|n| {
+            (n == "PROBE_PASS").then(|| "pw".to_string())
+        })
+        .map(|c| c.probes.sip[0].clone())
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn invite_probes_take_call_keys() {
+        let c = invite(
+            "      target: \"sip:echo@127.0.0.1\"\n      interval: 5m\n      auth: { username: probe, password: \"${env:PROBE_PASS}\" }\n      call: { duration: 20s, codec: PCMA, ptime: 30ms, answer_timeout: 10s }\n",
+        )
+        .unwrap();
+        assert_eq!(c.method, ProbeMethod::Invite);
+        assert_eq!(c.call.duration, std::time::Duration::from_secs(20));
+        assert_eq!(c.call.codec, CallCodec::Pcma);
+        assert_eq!(c.call.ptime, std::time::Duration::from_millis(30));
+        assert_eq!(c.call.answer_timeout, std::time::Duration::from_secs(10));
+        assert_eq!(c.register.auth.as_ref().unwrap().username, "probe");
+        let d = invite("      target: \"sip:echo@127.0.0.1\"\n      interval: 5m\n").unwrap();
+        assert_eq!(d.call, crate::config::CallConfig::default());
+    }
+
+    #[test]
+    fn invite_probes_refuse_what_does_not_apply() {
+        let cases = [
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      count: 3\n",
+                "count: does not apply to method INVITE",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      expires: 60s\n",
+                "expires: does not apply to method INVITE",
+            ),
+            (
+                "      target: \"sip:e@h;transport=tcp\"\n      interval: 5m\n",
+                "udp only",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 30s\n",
+                "interval",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      call: { ptime: 25ms }\n",
+                "ptime",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      call: { codec: G729 }\n",
+                "G722",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      call: { duration: 10ms }\n",
+                "at least one packet time",
+            ),
+            (
+                "      target: \"sip:e@h\"\n      interval: 5m\n      call: { bogus: 1 }\n",
+                "bogus",
+            ),
+        ];
+        for (yaml, want) in cases {
+            let err = invite(yaml).unwrap_err();
+            assert!(err.contains(want), "{yaml}: {err}");
+        }
+        let text = "probes:\n  sip:\n    - name: o\n      target: \"sip:h\"\n      call: { duration: 1s }\n";
+        let err = crate::config::parse_str(text, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("does not apply to method OPTIONS"), "{err}");
     }
 }

@@ -15,6 +15,7 @@ mod task;
 mod time;
 mod window;
 
+pub use measures::probes::{CallFigures, call_estimate};
 pub use memory::MemoryRecorder;
 pub use state::{Engine, ProbeState};
 pub use task::{RunOptions, restore_alert_state, run, run_with, save_alert_state};

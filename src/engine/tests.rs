@@ -272,6 +272,7 @@ fn probe_rounds_set_gauges_and_down_rounds() {
         connect_duration: None,
         tls_handshake_duration: None,
         register: None,
+        call: None,
         dropped: DroppedResponses {
             spoofed: 2,
             ..Default::default()
@@ -409,6 +410,7 @@ fn probe_unreachable_after_three_rounds() {
         connect_duration: None,
         tls_handshake_duration: None,
         register: None,
+        call: None,
         dropped: DroppedResponses::default(),
     };
     for round in 0..3u64 {
@@ -515,6 +517,7 @@ fn register_rounds_count_their_outcome_and_duration() {
         up: outcome == RegisterOutcome::Ok,
         connect_duration: None,
         tls_handshake_duration: None,
+        call: None,
         register: Some(Box::new(RegisterResult {
             outcome,
             status,
@@ -562,4 +565,95 @@ fn register_rounds_count_their_outcome_and_duration() {
     );
     assert_eq!(rec.samples(Metric::ProbeRegisterDuration, &[]), vec![0.012]);
     assert!(rec.samples(Metric::ProbeRtt, &[]).is_empty());
+}
+
+#[test]
+fn call_rounds_set_call_gauges_and_failed_calls_clear_them() {
+    use crate::probe::{CallMedia, CallOutcome, CallResult};
+    let mut e = engine();
+    let mut rec = MemoryRecorder::default();
+    let media = CallMedia {
+        codec: crate::sip::sdp::CallCodec::Pcmu,
+        ptime: Duration::from_millis(20),
+        sent: 500,
+        received: 450,
+        expected: 499,
+        lost: 50,
+        loss_ratio: Some(50.0 / 499.0),
+        jitter: Some(Duration::from_millis(4)),
+        echoed: 450,
+        rtt_median: Some(Duration::from_millis(60)),
+        rtt_mean: Some(Duration::from_millis(61)),
+        jitter_buffer: Duration::from_millis(40),
+        late_discards: 0,
+        effective_loss_ratio: Some(50.0 / 499.0),
+    };
+    let report = |outcome: CallOutcome, at: u64| ProbeReport {
+        target: "carrier".into(),
+        transport: SipTransport::Udp,
+        at: t(at),
+        outcomes: Vec::new(),
+        loss_ratio: if outcome == CallOutcome::Ok {
+            50.0 / 499.0
+        } else {
+            1.0
+        },
+        jitter: None,
+        rtt_median: None,
+        up: outcome == CallOutcome::Ok,
+        connect_duration: None,
+        tls_handshake_duration: None,
+        register: None,
+        call: Some(Box::new(CallResult {
+            outcome,
+            status: Some(if outcome == CallOutcome::Ok { 200 } else { 486 }),
+            detail: None,
+            setup: (outcome == CallOutcome::Ok).then_some(Duration::from_millis(120)),
+            post_dial_delay: Some(Duration::from_millis(30)),
+            media: (outcome == CallOutcome::Ok).then(|| media.clone()),
+            teardown: "BYE 200".into(),
+            reoffers_answered: 0,
+        })),
+        dropped: DroppedResponses::default(),
+    };
+    e.on_probe(&report(CallOutcome::Ok, 0), t(0), &mut rec);
+    let snap = e.on_tick(t(1));
+    let l = [(label::PROBE_TARGET, "carrier"), (label::TRANSPORT, "udp")];
+    let want =
+        crate::engine::call_estimate(&media, &crate::config::QualityConfig::default()).unwrap();
+    assert_eq!(snap.get(Metric::ProbeCallMos, &l), Some(want.mos));
+    assert_eq!(snap.get(Metric::ProbeCallRFactor, &l), Some(want.r));
+    assert_eq!(snap.get(Metric::ProbeRtpLossRatio, &l), Some(50.0 / 499.0));
+    assert_eq!(snap.get(Metric::ProbeRtpJitter, &l), Some(0.004));
+    assert_eq!(snap.get(Metric::ProbeRtpRtt, &l), Some(0.06));
+    assert_eq!(
+        snap.get(Metric::ProbeMos, &l),
+        None,
+        "no OPTIONS estimate for a call"
+    );
+    assert_eq!(rec.samples(Metric::ProbeCallSetupDuration, &[]), vec![0.12]);
+    assert_eq!(rec.samples(Metric::ProbeCallPostDialDelay, &[]), vec![0.03]);
+    assert_eq!(
+        rec.counter(Metric::ProbeRequests, &[(label::PROBE_OUTCOME, "ok")]),
+        1
+    );
+    // 10 % round-trip loss of G.711: below 3.5, so the built-in warning's condition holds.
+    assert!(want.mos < 3.5, "{want:?}");
+    // A failed call: the gauges go, the outcome is counted.
+    e.on_probe(&report(CallOutcome::Rejected, 300), t(300), &mut rec);
+    let snap = e.on_tick(t(301));
+    for m in [
+        Metric::ProbeCallMos,
+        Metric::ProbeCallRFactor,
+        Metric::ProbeRtpLossRatio,
+        Metric::ProbeRtpJitter,
+        Metric::ProbeRtpRtt,
+    ] {
+        assert_eq!(snap.get(m, &l), None, "{m:?}");
+    }
+    assert_eq!(snap.get(Metric::ProbeUp, &l), Some(0.0));
+    assert_eq!(
+        rec.counter(Metric::ProbeRequests, &[(label::PROBE_OUTCOME, "rejected")]),
+        1
+    );
 }

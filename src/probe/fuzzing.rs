@@ -88,6 +88,45 @@ pub fn exercise(data: &[u8]) {
     assert!(expired.len() <= 2);
     assert_eq!(matcher.pending(), 0);
     let _ = TargetUri::parse(&String::from_utf8_lossy(data));
+    call_path(data);
+}
+
+/// What an INVITE probe does with a datagram: the dialog reader and its accessors, the SDP of
+/// the body (and the bytes as SDP directly), and the answer to a request.
+fn call_path(data: &[u8]) {
+    use crate::sip::{dialog, sdp};
+    if let Ok(answer) = sdp::parse(data) {
+        assert_ne!(answer.media.port(), 0, "a rejected stream is an error");
+    }
+    let Ok(m) = dialog::parse(data) else {
+        return;
+    };
+    assert!(m.body.len() <= data.len());
+    let _ = (
+        m.cseq(),
+        m.top_branch(),
+        m.to_tag(),
+        m.from_tag(),
+        m.status(),
+    );
+    let _ = m.all("record-route");
+    if let Some(contact) = m.header("contact") {
+        let _ = dialog::uri_of(contact);
+    }
+    if let Ok(answer) = sdp::parse(&m.body) {
+        assert_ne!(answer.media.port(), 0);
+    }
+    if m.method().is_some() {
+        let reply = dialog::format_response(
+            &m,
+            200,
+            "OK",
+            "t",
+            Some("sip:cp@127.0.0.1:5"),
+            Some("v=0\r\n"),
+        );
+        assert!(reply.starts_with(b"SIP/2.0 200 OK\r\n"));
+    }
 }
 
 /// A 401/407's challenges as the REGISTER flow handles them: choose, parse, answer.
@@ -190,6 +229,20 @@ pub fn seeds() -> Vec<Vec<u8>> {
             "407 Proxy Authentication Required\r\nProxy-Authenticate: Digest realm=\"p\",\r\n nonce=abc, algorithm=MD5-sess, qop=auth\r\n",
         )
         .into_bytes(),
+        // An INVITE's 200 with an SDP answer, and an in-dialog BYE (the call probe's inputs).
+        {
+            let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0 101\r\na=ptime:20\r\n";
+            base.replace("1 OPTIONS", "1 INVITE")
+                .replace(
+                    "Content-Length: 0\r\n\r\n",
+                    &format!(
+                        "Contact: <sip:echo@127.0.0.1:5070>\r\nRecord-Route: <sip:p;lr>\r\nContent-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+                        sdp.len()
+                    ),
+                )
+                .into_bytes()
+        },
+        b"BYE sip:cp@127.0.0.1:4000 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-b\r\nFrom: <sip:echo@h>;tag=2\r\nTo: <sip:cp@h>;tag=1\r\nCall-ID: fuzz\r\nCSeq: 2 BYE\r\nl: 0\r\n\r\n".to_vec(),
     ]
 }
 
@@ -240,6 +293,11 @@ mod tests {
             b"stale=true",
             b"\\",
             b"WWW-Authenticate: Digest realm=\"r\", nonce=\"n\"\r\n",
+            b"m=audio ",
+            b"c=IN IP4 ",
+            b"c=IN IP6 ::1/127",
+            b"\r\nv=0\r\n",
+            b"a=ptime:",
         ];
         for _ in 0..iterations {
             let mut data = seeds[rng.usize(..seeds.len())].clone();
@@ -276,11 +334,21 @@ mod tests {
 
     #[test]
     fn challenge_seeds_reach_the_digest_answer() {
-        for seed in &seeds()[6..] {
+        for seed in &seeds()[6..8] {
             let r = parse_response(seed).unwrap();
             assert!(matches!(r.status, 401 | 407));
             assert!(digest::choose(&r.challenges, None).is_ok(), "{r:?}");
         }
+    }
+
+    #[test]
+    fn call_seeds_reach_the_sdp_and_the_answer() {
+        let seeds = seeds();
+        let ok = crate::sip::dialog::parse(&seeds[8]).unwrap();
+        let answer = crate::sip::sdp::parse(&ok.body).unwrap();
+        assert_eq!(answer.media.port(), 6000);
+        let bye = crate::sip::dialog::parse(&seeds[9]).unwrap();
+        assert_eq!(bye.method(), Some("BYE"));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! Never answers inbound SIP (the [`responder`] is a test and demo peer, not used by the prober).
 //! See `docs/probes.md` for what each measurement means exactly.
 
+pub mod call;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod matcher;
@@ -16,6 +17,7 @@ pub mod round;
 pub mod runner;
 pub mod schedule;
 pub mod transport;
+pub mod uas;
 pub mod uri;
 
 use std::time::{Duration, SystemTime};
@@ -26,6 +28,7 @@ use crate::sip::SipTransport;
 /// paths keep working.
 pub use crate::sip::{framing, parse};
 
+pub use call::{CallMedia, CallOutcome, CallResult};
 pub use oneshot::oneshot;
 pub use round::{ProbeContext, ProbeError, TargetProbe};
 pub use runner::run;
@@ -96,6 +99,11 @@ pub struct ProbeReport {
     /// transactions without a final response, and `jitter` / `rtt_median` are `None`. Boxed:
     /// OPTIONS reports, the common case, stay small in the engine's channel.
     pub register: Option<Box<RegisterResult>>,
+    /// INVITE probes: the synthetic call. `None` for OPTIONS and REGISTER probes. For a call,
+    /// `outcomes` stays empty, `up` is "answered and torn down with media", `loss_ratio` is the
+    /// RTP loss (1 when the call failed) and `jitter` / `rtt_median` are `None` (the RTP figures
+    /// are in [`CallMedia`]).
+    pub call: Option<Box<CallResult>>,
 }
 
 /// The outcome of one REGISTER round: the `sip.probe.outcome` of its `sip.probe.requests` point.

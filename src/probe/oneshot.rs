@@ -15,9 +15,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::config::{ProbeMethod, SipProbeConfig, SipTransport};
-use crate::probe::RegisterOutcome;
 use crate::probe::round::{ProbeContext, ProbeError, TargetProbe};
 use crate::probe::uri::{TargetHost, TargetUri};
+use crate::probe::{CallMedia, CallOutcome, CallResult, RegisterOutcome};
 use crate::probe::{ProbeReport, RequestOutcome};
 
 /// Every request answered with a code in `up_codes`.
@@ -46,8 +46,18 @@ fn describe(e: &ProbeError) -> String {
     }
 }
 
-/// Runs one round against `cfg` and prints it; returns the exit code.
+/// Scores a synthetic call's media as (R, MOS): the caller's choice, so the probe computes no
+/// MOS itself (`callpulse probe` passes `engine::call_estimate`).
+pub type CallScore<'a> = &'a dyn Fn(&CallMedia) -> Option<(f64, f64)>;
+
+/// Runs one round against `cfg` and prints it; returns the exit code. A call is printed without
+/// a score ([`oneshot_scored`] adds one).
 pub async fn oneshot(cfg: SipProbeConfig, out: &mut dyn Write) -> i32 {
+    oneshot_scored(cfg, out, &|_| None).await
+}
+
+/// [`oneshot`], scoring an INVITE probe's call with `score`.
+pub async fn oneshot_scored(cfg: SipProbeConfig, out: &mut dyn Write, score: CallScore<'_>) -> i32 {
     let mut probe = match TargetProbe::new(cfg, ProbeContext::new(None)) {
         Ok(p) => p,
         Err(e) => {
@@ -59,6 +69,9 @@ pub async fn oneshot(cfg: SipProbeConfig, out: &mut dyn Write) -> i32 {
     let shown = probe.uri().to_string();
     if c.method == ProbeMethod::Register {
         return register_oneshot(probe, out).await;
+    }
+    if c.method == ProbeMethod::Invite {
+        return call_oneshot(probe, out, score).await;
     }
     let _ = writeln!(
         out,
@@ -244,6 +257,105 @@ async fn register_oneshot(mut probe: TargetProbe, out: &mut dyn Write) -> i32 {
     code
 }
 
+async fn call_oneshot(mut probe: TargetProbe, out: &mut dyn Write, score: CallScore<'_>) -> i32 {
+    let shown = probe.uri().to_string();
+    let c = probe.config().clone();
+    let _ = writeln!(
+        out,
+        "INVITE {} over udp: {} every {} for {}, answer timeout {}, timeout {}",
+        c.request_uri
+            .clone()
+            .unwrap_or_else(|| probe.uri().request_uri()),
+        c.call.codec.as_str(),
+        fmt_duration(c.call.ptime),
+        fmt_duration(c.call.duration),
+        fmt_duration(c.call.answer_timeout),
+        fmt_duration(c.timeout),
+    );
+    let _ = out.flush();
+    let report = probe.round().await;
+    let Some(call) = &report.call else {
+        return EXIT_UNREACHABLE;
+    };
+    let code = call_exit_code(call);
+    for line in call_summary(call, &shown, score, code) {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+    code
+}
+
+/// The one-shot's lines for a call.
+fn call_summary(call: &CallResult, shown: &str, score: CallScore<'_>, code: i32) -> Vec<String> {
+    let mut lines = vec![format!("--- {shown} call ---")];
+    let mut line = format!("outcome: {}", call.outcome.as_str());
+    if let Some(s) = call.status {
+        line.push_str(&format!(", status {s}"));
+    }
+    if let Some(d) = call.post_dial_delay {
+        line.push_str(&format!(", post-dial delay {}", fmt_ms(d)));
+    }
+    if let Some(d) = call.setup {
+        line.push_str(&format!(", setup {}", fmt_ms(d)));
+    }
+    line.push_str(&format!(", teardown {}", call.teardown));
+    if let Some(detail) = &call.detail {
+        line.push_str(&format!(" ({detail})"));
+    }
+    lines.push(line);
+    if let Some(m) = &call.media {
+        let pct = |r: Option<f64>| r.map_or("n/a".to_string(), |r| format!("{:.2}%", r * 100.0));
+        lines.push(format!(
+            "rtp {} every {}: {} sent, {} received ({} echoed), {} expected, {} lost, loss {}",
+            m.codec.as_str(),
+            fmt_duration(m.ptime),
+            m.sent,
+            m.received,
+            m.echoed,
+            m.expected,
+            m.lost,
+            pct(m.loss_ratio)
+        ));
+        let opt = |d: Option<Duration>| d.map_or("n/a".to_string(), fmt_ms);
+        lines.push(format!(
+            "jitter {}, rtt median {} mean {}, jitter buffer {}: {} late discards, effective loss {}",
+            opt(m.jitter),
+            opt(m.rtt_median),
+            opt(m.rtt_mean),
+            fmt_duration(m.jitter_buffer),
+            m.late_discards,
+            pct(m.effective_loss_ratio)
+        ));
+        if let Some((r, mos)) = score(m) {
+            lines.push(format!("quality: R {r:.1}, MOS {mos:.2} (E-model)"));
+        }
+        if m.echoed > 0 {
+            lines.push("(an echo peer: loss, jitter and rtt are round-trip)".to_string());
+        }
+    }
+    let verdict = match code {
+        EXIT_HEALTHY => "healthy",
+        EXIT_DEGRADED => "degraded",
+        _ => "unreachable",
+    };
+    lines.push(format!("result: {verdict}"));
+    lines
+}
+
+/// INVITE: 0 a call with media and no loss or late discard; 1 a call with impaired or no media
+/// coming back, or an answer that refused the call (rejected, auth failed, no answer in time);
+/// 2 nothing answered (timeout, socket error).
+pub fn call_exit_code(call: &CallResult) -> i32 {
+    match call.outcome {
+        CallOutcome::Ok => match &call.media {
+            Some(m) if m.received > 0 && m.effective_loss_ratio == Some(0.0) => EXIT_HEALTHY,
+            _ => EXIT_DEGRADED,
+        },
+        CallOutcome::AuthFailed | CallOutcome::Rejected | CallOutcome::NoAnswer => EXIT_DEGRADED,
+        CallOutcome::Timeout | CallOutcome::Error => EXIT_UNREACHABLE,
+    }
+}
+
 /// REGISTER: 0 registered, 1 answered but refused (auth failed, rejected), 2 no answer.
 pub fn register_exit_code(outcome: RegisterOutcome) -> i32 {
     match outcome {
@@ -400,6 +512,7 @@ mod tests {
             tls_handshake_duration: None,
             dropped: DroppedResponses::default(),
             register: None,
+            call: None,
         }
     }
 

@@ -41,10 +41,10 @@ const MAX_TRANSACTIONS: usize = crate::config::MAX_REGISTER_TRANSACTIONS as usiz
 
 /// Digest credentials, loaded when the probe starts.
 #[derive(Clone)]
-struct Credentials {
-    username: String,
-    password: Secret,
-    realm: Option<String>,
+pub(crate) struct Credentials {
+    pub(crate) username: String,
+    pub(crate) password: Secret,
+    pub(crate) realm: Option<String>,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -167,7 +167,7 @@ pub fn register_state(
     })
 }
 
-fn load_credentials(auth: &ProbeAuth) -> Result<Credentials, String> {
+pub(crate) fn load_credentials(auth: &ProbeAuth) -> Result<Credentials, String> {
     let password = match &auth.password {
         PasswordSource::Value(secret) => secret.clone(),
         PasswordSource::File(path) => {
@@ -386,12 +386,16 @@ impl TargetProbe {
             tls_handshake_duration: net.tls_handshake,
             dropped: net.dropped,
             register: Some(Box::new(result)),
+            call: None,
         }
     }
 
     /// Removes our binding (shutdown): one unREGISTER, answering one challenge. `true` when the
     /// registrar confirmed with a 2xx or there was nothing to remove.
     pub async fn unregister(&mut self) -> bool {
+        if self.call_pending() {
+            return self.send_pending_teardown().await;
+        }
         if self.register.as_ref().is_none_or(|r| r.binding.is_none()) {
             return true;
         }
@@ -406,9 +410,11 @@ impl TargetProbe {
 
     /// Whether this probe may hold a binding that shutdown should remove.
     pub fn needs_unregister(&self) -> bool {
-        self.register
-            .as_ref()
-            .is_some_and(RegisterState::needs_unregister)
+        self.call_pending()
+            || self
+                .register
+                .as_ref()
+                .is_some_and(RegisterState::needs_unregister)
     }
 
     async fn register_flow(

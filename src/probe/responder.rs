@@ -42,6 +42,8 @@ pub struct ResponderBehaviour {
     pub noise: bool,
     /// Also answer REGISTER as a digest-authenticating registrar (otherwise REGISTER is ignored).
     pub registrar: Option<Registrar>,
+    /// Also answer INVITE (UDP only) and echo RTP (otherwise INVITE is ignored).
+    pub uas: Option<crate::probe::uas::CallUas>,
 }
 
 /// How the test registrar authenticates and binds.
@@ -89,6 +91,7 @@ impl Default for ResponderBehaviour {
             provisional: false,
             noise: false,
             registrar: None,
+            uas: None,
         }
     }
 }
@@ -118,6 +121,8 @@ pub struct ResponderStats {
     pub unregistered: AtomicU64,
     /// `algorithm` of every correct digest answer, in order.
     pub answered_with: std::sync::Mutex<Vec<String>>,
+    /// The INVITE side's counters (all 0 without `uas`).
+    pub uas: Arc<crate::probe::uas::UasStats>,
 }
 
 impl ResponderStats {
@@ -156,11 +161,19 @@ pub async fn spawn_responder_with_stats(
     } else {
         None
     };
+    let uas_cfg = behaviour.uas.clone();
     let shared = Arc::new(Shared::new(behaviour));
     let stats = shared.stats.clone();
+    let uas = match uas_cfg {
+        Some(cfg) => Some(Arc::new(
+            crate::probe::uas::Uas::start(cfg, addr, stats.uas.clone(), shutdown.clone()).await?,
+        )),
+        None => None,
+    };
     tokio::spawn(udp_loop(
         Arc::new(udp),
         spoof.map(Arc::new),
+        uas,
         shared.clone(),
         shutdown.clone(),
     ));
@@ -414,6 +427,7 @@ fn lock_std<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn udp_loop(
     socket: Arc<UdpSocket>,
     spoof: Option<Arc<UdpSocket>>,
+    uas: Option<Arc<crate::probe::uas::Uas>>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
 ) {
@@ -429,6 +443,11 @@ async fn udp_loop(
                 }
             },
         };
+        if let Some(uas) = &uas
+            && uas.on_datagram(&socket, &buf[..n], from)
+        {
+            continue;
+        }
         let Some(answer) = shared.plan(&buf[..n], from, "UDP") else {
             continue;
         };

@@ -155,6 +155,8 @@ pub struct TargetProbe {
     pub(super) past: Vec<PastRequest>,
     /// REGISTER probes: Call-ID, CSeq, binding and credentials that outlive a round.
     pub(super) register: Option<RegisterState>,
+    /// INVITE probes: credentials and the teardown a cut-short round left.
+    pub(super) call: Option<crate::probe::call::CallState>,
 }
 
 impl std::fmt::Debug for TargetProbe {
@@ -213,8 +215,20 @@ impl TargetProbe {
                 source,
             })?;
         let register = match cfg.method {
-            ProbeMethod::Options => None,
+            ProbeMethod::Options | ProbeMethod::Invite => None,
             ProbeMethod::Register => Some(register_state(&cfg, &uri, id).map_err(setting)?),
+        };
+        let call = match cfg.method {
+            ProbeMethod::Invite => {
+                if uri.transport != SipTransport::Udp {
+                    return Err(setting(format!(
+                        "an INVITE probe runs over udp only, not {}",
+                        uri.transport.as_str()
+                    )));
+                }
+                Some(crate::probe::call::call_state(&cfg).map_err(setting)?)
+            }
+            ProbeMethod::Options | ProbeMethod::Register => None,
         };
         let tls = match uri.transport {
             SipTransport::Tls => Some(
@@ -236,6 +250,7 @@ impl TargetProbe {
             jitter: RttJitter::new(),
             past: Vec::new(),
             register,
+            call,
         })
     }
 
@@ -262,6 +277,9 @@ impl TargetProbe {
     {
         if self.register.is_some() {
             return self.register_round().await;
+        }
+        if self.call.is_some() {
+            return self.call_round().await;
         }
         let count = self.cfg.count as usize;
         let mut outcomes: Vec<Option<RequestOutcome>> = vec![None; count];
@@ -405,7 +423,7 @@ impl TargetProbe {
         })
     }
 
-    async fn resolve(&self) -> Result<SocketAddr, TransportError> {
+    pub(super) async fn resolve(&self) -> Result<SocketAddr, TransportError> {
         let host = self.uri.host.to_string();
         let addrs = crate::probe::uri::resolve(&self.uri)
             .await
@@ -556,6 +574,7 @@ impl TargetProbe {
             tls_handshake_duration,
             dropped,
             register: None,
+            call: None,
         }
     }
 }

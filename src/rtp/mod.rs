@@ -3,8 +3,10 @@
 //! Pure: no sockets and no clock — arrival times come in as timestamp units, so every rule is
 //! table-tested with explicit numbers. The jitter arithmetic itself is `quality::jitter`'s.
 
+pub mod jitter_buffer;
 pub mod packet;
 pub mod stats;
 
+pub use jitter_buffer::{FixedJitterBuffer, Playout};
 pub use packet::{RtpError, RtpHeader, RtpPacket};
 pub use stats::{ReceiverReport, ReceiverStats};

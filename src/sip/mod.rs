@@ -5,10 +5,12 @@
 //! not import either of them, nor the engine: everything here takes its inputs as arguments —
 //! including randomness (cnonces, tags) and time — and is tested with fixed vectors.
 
+pub mod dialog;
 pub mod digest;
 pub mod framing;
 pub mod parse;
 pub mod request;
+pub mod sdp;
 pub mod uri;
 
 /// SIP transport.

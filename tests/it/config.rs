@@ -143,11 +143,15 @@ fn every_commented_example_in_the_example_file_is_valid() {
     assert_eq!(c.sources[0].preset, Preset::AsteriskCdrCsv);
     assert_eq!(c.sources[0].matches["host.name"], "pbx1");
 
-    assert_eq!(c.probes.sip.len(), 3);
+    assert_eq!(c.probes.sip.len(), 4);
     assert_eq!(
         c.probes.sip[2].method,
         callpulse::config::ProbeMethod::Register
     );
+    let call = &c.probes.sip[3];
+    assert_eq!(call.method, callpulse::config::ProbeMethod::Invite);
+    assert_eq!(call.call.duration, Duration::from_secs(10));
+    assert_eq!(call.interval, Duration::from_secs(300));
     let pbx = &c.probes.sip[0];
     assert_eq!(pbx.name, "pbx1");
     assert_eq!(pbx.target, "sip:192.0.2.10:5060;transport=udp");

@@ -21,6 +21,7 @@ mod pipeline;
 mod presets;
 mod presets_e2e;
 mod probe;
+mod probe_call;
 mod probe_interop;
 mod probe_isolation;
 mod prometheus_interop;

@@ -39,6 +39,53 @@ pub struct ProbeState {
     pub at: SystemTime,
     /// Time between the last two rounds, once there were two.
     pub gap: Option<Duration>,
+    /// INVITE probes: the last call's figures, when it was answered and carried media.
+    pub call: Option<CallFigures>,
+    /// REGISTER probes: consecutive rounds that did not register.
+    pub register_failed_rounds: Option<u64>,
+}
+
+/// What the gauges of an INVITE probe say about its last call.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallFigures {
+    /// E-model of the call ([`call_estimate`]); `None` without enough RTP to judge.
+    pub estimate: Option<quality::Estimate>,
+    /// RTP loss by RFC 3550 sequence accounting.
+    pub loss_ratio: Option<f64>,
+    /// RFC 3550 interarrival jitter.
+    pub jitter: Option<Duration>,
+    /// Median echoed-RTP round trip.
+    pub rtt: Option<Duration>,
+}
+
+/// The E-model of a synthetic call, by the project's `quality` code: the codec's Ie and Bpl,
+/// Ppl = (RTP lost + jitter-buffer late discards) / expected, and mouth-to-ear delay = median
+/// echoed RTT / 2 + the modelled buffer's depth + the call's packet time + the codec's
+/// look-ahead + `quality.extra_delay`. The buffer is the probe's own fixed 2 × ptime, not
+/// `quality.jitter_buffer_*` (those size a buffer from jitter that endpoints report); without
+/// echoes (a peer that sends its own stream) the network delay is unknown and taken as 0.
+/// `None` when too few packets arrived to count loss.
+pub fn call_estimate(
+    media: &crate::probe::CallMedia,
+    cfg: &QualityConfig,
+) -> Option<quality::Estimate> {
+    let loss = media.effective_loss_ratio?;
+    let mut fixed = cfg.clone();
+    fixed.jitter_buffer_min = media.jitter_buffer;
+    fixed.jitter_buffer_factor = 0.0;
+    let fields = crate::event::QualityFields {
+        loss_ratio: Some(loss),
+        jitter: media.jitter,
+        rtt: media.rtt_median,
+        codec: Some(media.codec.as_str().to_string()),
+        ..Default::default()
+    };
+    let mut inputs = quality::mapping::call_inputs(&fields, &fixed)?;
+    // Packetisation is the call's ptime, whatever the codec table assumes.
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    inputs.mouth_to_ear_ms += ms(media.ptime) - ms(inputs.codec.packet_time);
+    inputs.codec.packet_time = media.ptime;
+    Some(inputs.estimate())
 }
 
 /// The probe domain.
@@ -109,6 +156,45 @@ impl Probes {
                 );
             }
         }
+        let mut call_figures = None;
+        if let Some(call) = &r.call {
+            rec.add(
+                Metric::ProbeRequests,
+                1,
+                &[
+                    (label::PROBE_TARGET, target),
+                    (label::TRANSPORT, transport),
+                    (label::PROBE_OUTCOME, call.outcome.as_str()),
+                    (
+                        label::STATUS_CLASS,
+                        call.status.map_or("none", status_class),
+                    ),
+                ],
+            );
+            for (metric, d) in [
+                (Metric::ProbeCallSetupDuration, call.setup),
+                (Metric::ProbeCallPostDialDelay, call.post_dial_delay),
+            ] {
+                if let Some(d) = d {
+                    rec.record(
+                        metric,
+                        d.as_secs_f64(),
+                        &[(label::PROBE_TARGET, target), (label::TRANSPORT, transport)],
+                    );
+                }
+            }
+            // Gauges speak only of a call that succeeded: a failed one has no figures.
+            if call.outcome == crate::probe::CallOutcome::Ok
+                && let Some(media) = &call.media
+            {
+                call_figures = Some(CallFigures {
+                    estimate: call_estimate(media, &self.quality),
+                    loss_ratio: media.loss_ratio,
+                    jitter: media.jitter,
+                    rtt: media.rtt_median,
+                });
+            }
+        }
         for d in [r.connect_duration, r.tls_handshake_duration]
             .into_iter()
             .flatten()
@@ -153,6 +239,13 @@ impl Probes {
             (false, None) => 1,
         };
         let gap = prev.and_then(|p| now.duration_since(p.at).ok());
+        let register_failed_rounds = r.register.as_ref().map(|reg| {
+            if reg.outcome == crate::probe::RegisterOutcome::Ok {
+                0
+            } else {
+                prev.and_then(|p| p.register_failed_rounds).unwrap_or(0) + 1
+            }
+        });
         self.targets.insert(
             r.target.clone(),
             ProbeState {
@@ -166,6 +259,8 @@ impl Probes {
                 mos,
                 at: now,
                 gap,
+                call: call_figures,
+                register_failed_rounds,
             },
         );
     }
@@ -189,6 +284,30 @@ impl Probes {
                     AlertSignal::ProbeJitter => st.jitter.map(|d| d.as_secs_f64()),
                     AlertSignal::ProbeUp => Some(if st.up { 1.0 } else { 0.0 }),
                     AlertSignal::ProbeDownRounds => Some(st.down_rounds as f64),
+                    AlertSignal::ProbeCallMos => st
+                        .call
+                        .as_ref()
+                        .and_then(|c| c.estimate.as_ref())
+                        .map(|e| e.mos),
+                    AlertSignal::ProbeCallRFactor => st
+                        .call
+                        .as_ref()
+                        .and_then(|c| c.estimate.as_ref())
+                        .map(|e| e.r),
+                    AlertSignal::ProbeRtpLoss => st.call.as_ref().and_then(|c| c.loss_ratio),
+                    AlertSignal::ProbeRtpJitter => st
+                        .call
+                        .as_ref()
+                        .and_then(|c| c.jitter)
+                        .map(|d| d.as_secs_f64()),
+                    AlertSignal::ProbeRtpRtt => st
+                        .call
+                        .as_ref()
+                        .and_then(|c| c.rtt)
+                        .map(|d| d.as_secs_f64()),
+                    AlertSignal::ProbeRegisterFailedRounds => {
+                        st.register_failed_rounds.map(|n| n as f64)
+                    }
                     _ => None,
                 };
                 let age = now.duration_since(st.at).unwrap_or_default();
