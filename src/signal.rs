@@ -94,6 +94,8 @@ pub enum AlertSignal {
     ProbeUp,
     /// Consecutive rounds in which the probe target was not up.
     ProbeDownRounds,
+    /// A native PBX input (AMI, ESL) logged in and subscribed (0/1, now).
+    InputUp,
     /// MOS of the last synthetic call (INVITE probes).
     ProbeCallMos,
     /// E-model R of the last synthetic call.
@@ -121,6 +123,8 @@ pub enum Domain {
     Queues,
     /// callpulse's own SIP probes.
     Probes,
+    /// Native PBX inputs (AMI, ESL).
+    Inputs,
 }
 
 /// How a signal's numbers read and which thresholds make sense.
@@ -207,6 +211,7 @@ pub const SIGNALS: &[SignalDef] = &[
     SignalDef { name: "probe_mos", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Mos, subject: "Probe MOS", param: None, gauge: Some((Metric::ProbeMos, GaugeWindow::Current)) },
     SignalDef { name: "probe_rtt", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Seconds, subject: "Probe RTT", param: None, gauge: None },
     SignalDef { name: "probe_down_rounds", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Count, subject: "Consecutive failed probe rounds", param: None, gauge: None },
+    SignalDef { name: "input_up", domain: Domain::Inputs, scopes: &[AlertScope::Pbx], unit: SignalUnit::Count, subject: "PBX input", param: None, gauge: None },
     SignalDef { name: "probe_call_mos", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Mos, subject: "Synthetic call MOS", param: None, gauge: Some((Metric::ProbeCallMos, GaugeWindow::Current)) },
     SignalDef { name: "probe_call_r_factor", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Count, subject: "Synthetic call R factor", param: None, gauge: Some((Metric::ProbeCallRFactor, GaugeWindow::Current)) },
     SignalDef { name: "probe_rtp_loss", domain: Domain::Probes, scopes: TARGET, unit: SignalUnit::Ratio, subject: "Synthetic call RTP loss", param: None, gauge: Some((Metric::ProbeRtpLossRatio, GaugeWindow::Current)) },
@@ -238,6 +243,7 @@ impl AlertSignal {
             "probe_mos" => ProbeMos,
             "probe_rtt" => ProbeRtt,
             "probe_down_rounds" => ProbeDownRounds,
+            "input_up" => InputUp,
             "probe_call_mos" => ProbeCallMos,
             "probe_call_r_factor" => ProbeCallRFactor,
             "probe_rtp_loss" => ProbeRtpLoss,
@@ -270,6 +276,7 @@ impl AlertSignal {
             ProbeMos => "probe_mos",
             ProbeRtt => "probe_rtt",
             ProbeDownRounds => "probe_down_rounds",
+            InputUp => "input_up",
             ProbeCallMos => "probe_call_mos",
             ProbeCallRFactor => "probe_call_r_factor",
             ProbeRtpLoss => "probe_rtp_loss",

@@ -88,6 +88,17 @@ fn place(scope: &[(&'static str, String)]) -> String {
     out
 }
 
+/// `'pbx-ast' (ami)`: the PBX an input feeds, and its protocol.
+fn feed(scope: &[(&'static str, String)]) -> String {
+    let get = |k: &str| {
+        scope
+            .iter()
+            .find(|(key, _)| *key == k)
+            .map_or("?", |(_, v)| v.as_str())
+    };
+    format!("'{}' ({})", get(label::PBX), get(label::INPUT))
+}
+
 /// "MOS on trunk 'carrier-a' (pbx 'pbx1') is 3.21, below 3.5 for 5m".
 pub(crate) fn firing(
     rule: &AlertRuleConfig,
@@ -105,6 +116,13 @@ pub(crate) fn firing(
     } else {
         format!("for {}", duration(rule.for_))
     };
+    if rule.signal == AlertSignal::InputUp {
+        return format!(
+            "PBX feed {} disconnected for {}: its AMI/ESL events are not arriving",
+            feed(scope),
+            duration(rule.for_)
+        );
+    }
     if rule.signal == AlertSignal::ProbeDownRounds {
         return format!(
             "Probe {} unreachable for {} consecutive rounds (threshold {threshold})",
@@ -127,6 +145,9 @@ pub(crate) fn resolved(
     value: f64,
 ) -> String {
     let (what, unit) = subject(rule.signal);
+    if rule.signal == AlertSignal::InputUp {
+        return format!("PBX feed {} recovered: connected again", feed(scope));
+    }
     if rule.signal == AlertSignal::ProbeDownRounds {
         return format!("Probe {} is reachable again", place(scope));
     }

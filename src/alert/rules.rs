@@ -28,9 +28,11 @@ pub mod names {
     pub const PROBE_CALL_MOS_UNACCEPTABLE: &str = "probe_call_mos_unacceptable";
     /// A REGISTER probe failed 2 rounds in a row (critical).
     pub const PROBE_REGISTER_FAILING: &str = "probe_register_failing";
+    /// A native PBX input (AMI, ESL) disconnected for 3 minutes (critical).
+    pub const INPUT_DOWN: &str = "input_down";
 
     /// Every built-in name, in the order [`super::default_rules`] returns them.
-    pub const ALL: [&str; 9] = [
+    pub const ALL: [&str; 10] = [
         CALL_MOS_LOW,
         CALL_MOS_UNACCEPTABLE,
         REGISTRATION_FAILURES,
@@ -40,6 +42,7 @@ pub mod names {
         PROBE_CALL_MOS_LOW,
         PROBE_CALL_MOS_UNACCEPTABLE,
         PROBE_REGISTER_FAILING,
+        INPUT_DOWN,
     ];
 }
 
@@ -196,6 +199,20 @@ pub fn default_rules() -> Vec<AlertRuleConfig> {
             2.0,
             minutes(5),
             Duration::ZERO,
+            0,
+            Sev::Critical,
+            Duration::ZERO,
+        ),
+        // A monitor that lost its PBX feed must say so: the input has been reconnecting for
+        // 3 minutes (a PBX restart takes less; a dead link or a changed secret does not end).
+        rule(
+            names::INPUT_DOWN,
+            G::InputUp,
+            S::Pbx,
+            Op::Lt,
+            1.0,
+            minutes(5),
+            minutes(3),
             0,
             Sev::Critical,
             Duration::ZERO,

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use super::dedup::{Dedup, flag};
 use super::measures::calls::Calls;
+use super::measures::inputs::Inputs;
 use super::measures::probes::Probes;
 use super::measures::queues::Queues;
 use super::measures::registrations::Registrations;
@@ -39,6 +40,7 @@ pub struct Engine {
     registrations: Registrations,
     queues: Queues,
     probes: Probes,
+    inputs: Inputs,
     last_sweep: Option<SystemTime>,
     time: TimePolicy,
     dedup: Dedup,
@@ -56,6 +58,7 @@ struct MeasuresAt<'a> {
     registrations: &'a Registrations,
     queues: &'a Queues,
     probes: &'a Probes,
+    inputs: &'a Inputs,
     now: SystemTime,
 }
 
@@ -68,6 +71,7 @@ impl MeasuresAt<'_> {
             Domain::Registrations => self.registrations.values(n, signal, scope, window, now),
             Domain::Queues => self.queues.values(n, signal, scope, window, now),
             Domain::Probes => self.probes.values(signal, scope, window, now),
+            Domain::Inputs => self.inputs.values(signal, scope, window, now),
         }
     }
 }
@@ -105,6 +109,7 @@ impl Engine {
             registrations: Registrations::new(retention),
             queues: Queues::new(retention),
             probes: Probes::new(cfg.quality.clone()),
+            inputs: Inputs::default(),
             last_sweep: None,
             time: TimePolicy {
                 max_skew: e.max_clock_skew,
@@ -152,6 +157,7 @@ impl Engine {
             registrations: &self.registrations,
             queues: &self.queues,
             probes: &self.probes,
+            inputs: &self.inputs,
             now,
         }
     }
@@ -327,6 +333,14 @@ impl Engine {
         }
     }
 
+    /// The native inputs' state now (`kind`, name, up), for the `input_up` signal.
+    pub fn observe_inputs(
+        &mut self,
+        inputs: impl IntoIterator<Item = (&'static str, String, bool)>,
+    ) {
+        self.inputs.observe(inputs);
+    }
+
     /// Applies one finished probe round.
     pub fn on_probe(&mut self, r: &ProbeReport, now: SystemTime, rec: &mut dyn Recorder) {
         self.probes.on_probe(r, now, rec);
@@ -360,6 +374,7 @@ impl Engine {
                 registrations: &self.registrations,
                 queues: &self.queues,
                 probes: &self.probes,
+                inputs: &self.inputs,
                 now,
             };
             for t in &self.alerts.evaluate(now, &m) {

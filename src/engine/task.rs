@@ -72,6 +72,9 @@ pub async fn run_with(
             _ = interval.tick() => {
                 let now = clock.now();
                 stats.set_queue_depth(rx.len() as u64);
+                engine.observe_inputs(
+                    stats.inputs().iter().map(|i| (i.kind, i.name.clone(), i.up())),
+                );
                 engine.tick_with(now, recorder.as_mut());
                 ticks += 1;
                 if ticks.is_multiple_of(60) {

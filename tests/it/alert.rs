@@ -482,6 +482,7 @@ fn the_disable_list_and_defaults_off() {
             names::PROBE_CALL_MOS_LOW,
             names::PROBE_CALL_MOS_UNACCEPTABLE,
             names::PROBE_REGISTER_FAILING,
+            names::INPUT_DOWN,
         ]
     );
     // A disabled rule never fires, whatever the data.

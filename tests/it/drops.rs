@@ -110,3 +110,39 @@ fn calls_expired_by_ttl_and_evicted_by_the_cap_are_counted() {
     assert_eq!(e.active_calls(), 0);
     assert_eq!(dropped(&rec, "call_expired"), 100);
 }
+
+#[test]
+fn a_native_input_down_for_3_minutes_pages_and_resolves_when_it_is_back() {
+    let mut e = Engine::new(&Config::default());
+    let mut rec = MemoryRecorder::default();
+    let mut fired = None;
+    let mut resolved = None;
+    for s in 0..600u64 {
+        // Connected for a minute, down for four, then back.
+        let up = !(60..300).contains(&s);
+        e.observe_inputs([("ami", "pbx-ast".to_string(), up)]);
+        e.tick_with(at(s), &mut rec);
+        for a in &rec.alerts {
+            if a.rule == "input_down" {
+                let t = a.at.duration_since(at(0)).unwrap().as_secs();
+                match a.state.as_str() {
+                    "firing" => {
+                        fired.get_or_insert(t);
+                    }
+                    _ => {
+                        resolved.get_or_insert(t);
+                    }
+                }
+            }
+        }
+    }
+    let fired = fired.expect("input_down fired");
+    assert!((240..=250).contains(&fired), "fired at {fired} s");
+    let resolved = resolved.expect("input_down resolved");
+    assert!((300..=310).contains(&resolved), "resolved at {resolved} s");
+    let a = rec.alerts.iter().find(|a| a.rule == "input_down").unwrap();
+    assert_eq!(
+        a.body,
+        "PBX feed 'pbx-ast' (ami) disconnected for 3m: its AMI/ESL events are not arriving"
+    );
+}

@@ -7,6 +7,7 @@
 //! (`engine::time`), so a module never sees an event older than its retention.
 
 pub(super) mod calls;
+pub(super) mod inputs;
 pub(super) mod probes;
 pub(super) mod queues;
 pub(super) mod registrations;
