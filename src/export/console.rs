@@ -310,7 +310,8 @@ pub fn summary(points: &Points, now: SystemTime) -> String {
     let before = out.len();
     pbx_blocks(points, &mut out);
     probe_block(points, &mut out);
-    alert_block(points, &mut out);
+    let any_data = out.len() > before;
+    alert_block(points, any_data, &mut out);
     loss_line(points, &mut out);
     if out.len() == before {
         out.push_str("(no data yet)\n");
@@ -472,7 +473,8 @@ fn probe_block(points: &Points, out: &mut String) {
     more(out, "  ", targets.len(), MAX_TARGETS, "targets");
 }
 
-fn alert_block(points: &Points, out: &mut String) {
+/// The alerts firing; "none" said only when there is data they could be about.
+fn alert_block(points: &Points, say_none: bool, out: &mut String) {
     let mut firing: Vec<(u8, String, String, String)> = points
         .of(Metric::AlertsFiring, &[])
         .filter(|p| p.value > 0.0)
@@ -495,7 +497,9 @@ fn alert_block(points: &Points, out: &mut String) {
         .collect();
     firing.sort();
     if firing.is_empty() {
-        out.push_str("alerts firing: none\n");
+        if say_none {
+            out.push_str("alerts firing: none\n");
+        }
         return;
     }
     let _ = writeln!(out, "alerts firing: {}", firing.len());
@@ -681,6 +685,53 @@ mod tests {
         assert_eq!(num(0.416_666), "0.4167");
         assert_eq!(num(4.5), "4.5");
         assert_eq!(num(0.0), "0");
+    }
+
+    #[test]
+    fn times_read_in_ms_or_s_and_ratios_in_percent() {
+        assert_eq!(millis(0.00623), "6.2 ms");
+        assert_eq!(millis(0.0213), "21 ms");
+        assert_eq!(seconds(0.85), "850 ms");
+        assert_eq!(seconds(3.14), "3.1 s");
+        assert_eq!(pct(0.150_588_235_294_117_63), "15.1%");
+        assert_eq!(opt(None, pct), "-");
+        assert_eq!(opt(Some(f64::NAN), pct), "-");
+        assert_eq!(name("a-very-long-trunk-name-indeed"), "a-very-long-trunk…");
+    }
+
+    #[test]
+    fn an_empty_collection_says_so() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(
+            summary(&Points::default(), t),
+            "=== callpulse at 22:13:20Z (counters: totals since start) ===\n(no data yet)\n"
+        );
+    }
+
+    #[test]
+    fn losses_get_one_line_and_zeros_none() {
+        let p = |metric, attrs: &[(&str, &str)], value| Point {
+            metric,
+            attrs: attrs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            value,
+            count: 0,
+        };
+        let points = Points(vec![
+            p(Metric::ProbeUp, &[(label::PROBE_TARGET, "sbc1")], 1.0),
+            p(Metric::EngineDropped, &[(label::REASON, "late")], 2.0),
+            p(Metric::EngineDropped, &[(label::REASON, "duplicate")], 1.0),
+            p(Metric::ExportFailures, &[], 0.0),
+        ]);
+        let text = summary(&points, UNIX_EPOCH);
+        assert!(
+            text.ends_with("alerts firing: none\ndropped: callpulse.engine.dropped 3\n"),
+            "{text}"
+        );
+        assert!(text.contains("  sbc1 "), "{text}");
+        assert!(text.contains("  up  "), "{text}");
     }
 
     #[test]
