@@ -692,7 +692,7 @@ mod tests {
         assert_eq!(millis(0.00623), "6.2 ms");
         assert_eq!(millis(0.0213), "21 ms");
         assert_eq!(seconds(0.85), "850 ms");
-        assert_eq!(seconds(3.14), "3.1 s");
+        assert_eq!(seconds(3.12), "3.1 s");
         assert_eq!(pct(0.150_588_235_294_117_63), "15.1%");
         assert_eq!(opt(None, pct), "-");
         assert_eq!(opt(Some(f64::NAN), pct), "-");

@@ -709,7 +709,7 @@ async fn issue_12_default_console_is_one_readable_screen() {
                 (label::TRUNK, trunk),
                 (label::QUANTILE, "0.9"),
             ],
-            if i == 0 { 0.85 } else { 3.14 },
+            if i == 0 { 0.85 } else { 3.12 },
         ));
     }
     // Nine probe targets, the last one down: the cap keeps it in view.
