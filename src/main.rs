@@ -31,6 +31,9 @@ enum Command {
         /// Config file (YAML).
         #[arg(long, short)]
         config: Option<PathBuf>,
+        /// Console: print every series, one line each, instead of the one-screen summary.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Check a config file (`validate FILE` or `validate --config FILE`); exit 0 when valid, 2
     /// listing every problem.
@@ -54,6 +57,9 @@ enum Command {
         /// Address of the Prometheus `/metrics` endpoint (port 0 picks a free one).
         #[arg(long, default_value = "127.0.0.1:9464")]
         prometheus: std::net::SocketAddr,
+        /// Print every series, one line each, instead of the one-screen summary.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Probe one SIP URI with OPTIONS, like sipsak: one line per request, then a summary; or
     /// register once with `--method register` (password from CALLPULSE_PROBE_PASSWORD).
@@ -260,11 +266,14 @@ fn main() -> ExitCode {
                 },
             }
         }
-        Command::Run { config } => {
-            let cfg = match load_config(config.as_deref()) {
+        Command::Run { config, verbose } => {
+            let mut cfg = match load_config(config.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return report_config_error(&e),
             };
+            if let (true, Some(console)) = (verbose, &mut cfg.exporters.console) {
+                console.verbose = true;
+            }
             init_logging(&cfg.telemetry.log_level);
             match run_service(cfg) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -279,6 +288,7 @@ fn main() -> ExitCode {
             duration,
             speed,
             prometheus,
+            verbose,
         } => {
             let duration = match duration
                 .map(|d| parse_duration_arg("duration", &d))
@@ -299,7 +309,7 @@ fn main() -> ExitCode {
                         }
                         s.cancel();
                     });
-                    callpulse::demo::run(speed.max(1), prometheus, shutdown).await
+                    callpulse::demo::run(speed.max(1), prometheus, verbose, shutdown).await
                 })
             });
             match result {

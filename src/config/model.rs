@@ -186,12 +186,16 @@ pub struct PrometheusConfig {
 pub struct ConsoleConfig {
     /// How often the derived metrics are printed (default 15 s).
     pub interval: Duration,
+    /// Print every series, one line each, instead of the one-screen summary grouped by PBX,
+    /// trunk and probe target (default false; `--verbose` on `run` and `demo` sets it).
+    pub verbose: bool,
 }
 
 impl Default for ConsoleConfig {
     fn default() -> Self {
         ConsoleConfig {
             interval: Duration::from_secs(15),
+            verbose: false,
         }
     }
 }

@@ -248,10 +248,11 @@ fn exporters(ctx: &mut Ctx<'_>, node: &Node) -> ExportersConfig {
     }
     if let Some(n) = f.node("console") {
         let path = f.path("console");
-        if let Some(c) = ctx.fields(n, &path, &["interval"]) {
+        if let Some(c) = ctx.fields(n, &path, &["interval", "verbose"]) {
             let default = ConsoleConfig::default();
             out.console = Some(ConsoleConfig {
                 interval: ctx.positive_duration(&c, "interval", default.interval),
+                verbose: ctx.bool(&c, "verbose").unwrap_or(default.verbose),
             });
         }
     }

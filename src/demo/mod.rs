@@ -65,6 +65,7 @@ pub fn demo_config(speed: u32, sbc_a: SocketAddr, sbc_b: SocketAddr, sbc_c: Sock
     cfg.receiver.http = Some(ListenerConfig::new(([127, 0, 0, 1], 0).into()));
     cfg.exporters.console = Some(ConsoleConfig {
         interval: Duration::from_secs(10),
+        verbose: false,
     });
     cfg.telemetry.instance_id = Some("callpulse-demo".into());
     let interval = Duration::from_secs(60) / speed.max(1);
@@ -131,10 +132,11 @@ fn announce(sim: u64) -> Option<String> {
     Some(format!("[demo {}] {msg}", mmss(sim)))
 }
 
-/// Runs the demo until `shutdown` fires.
+/// Runs the demo until `shutdown` fires; `verbose` prints every series instead of the summary.
 pub async fn run(
     speed: u32,
     prometheus: SocketAddr,
+    verbose: bool,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let local: SocketAddr = ([127, 0, 0, 1], 0).into();
@@ -163,6 +165,9 @@ pub async fn run(
     .context("starting demo SIP responder")?;
 
     let mut cfg = demo_config(speed, sbc_a, sbc_b, sbc_c);
+    if let Some(console) = &mut cfg.exporters.console {
+        console.verbose = verbose;
+    }
     let probes: Vec<(String, String)> = cfg
         .probes
         .sip

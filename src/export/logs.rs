@@ -131,25 +131,26 @@ pub fn fill_record<R: opentelemetry::logs::LogRecord>(record: &mut R, t: &AlertT
     }
 }
 
-/// One human line per transition for the console exporter.
+/// One human line per transition for the console exporter, made to stand out from the summary:
+/// `!! ALERT FIRING    critical  rule  sentence` or `OK ALERT RESOLVED  …`. The sentence carries
+/// the rounded value, threshold and window; the rule's extra labels follow in brackets.
 pub fn console_line(t: &AlertTransition) -> String {
     use std::fmt::Write as _;
+    let (mark, state) = match t.state {
+        AlertState::Firing => ("!!", "FIRING"),
+        AlertState::Resolved => ("OK", "RESOLVED"),
+    };
     let mut line = format!(
-        "ALERT {} {} {} value={} threshold={} window={}s",
-        t.state.as_str(),
+        "{mark} ALERT {state:<8}  {:<8}  {}  {}",
         t.severity.as_str(),
         t.rule,
-        t.value,
-        t.threshold,
-        t.window.as_secs_f64()
+        t.body
     );
-    for (k, v) in &t.scope {
-        let _ = write!(line, " {k}={v}");
+    if !t.labels.is_empty() {
+        let labels: Vec<String> = t.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let _ = write!(line, "  [{}]", labels.join(" "));
     }
-    for (k, v) in &t.labels {
-        let _ = write!(line, " {k}={v}");
-    }
-    let _ = writeln!(line, ": {}", t.body);
+    line.push('\n');
     line
 }
 
@@ -261,6 +262,18 @@ mod tests {
         emitter.emit(&transition(AlertState::Resolved, AlertSeverity::Warning));
         let text = out.contents();
         assert_eq!(text.lines().count(), 1, "{text}");
-        assert!(text.starts_with("ALERT resolved warning registration_failures value=0.42 threshold=0.2 window=300s voip.pbx=pbx-a team=voice: Registration"), "{text}");
+        assert_eq!(
+            text,
+            "OK ALERT RESOLVED  warning   registration_failures  Registration failures on pbx-a are at 42 % (threshold 20 %).  [team=voice]\n"
+        );
+        let out = ConsoleOutput::buffer();
+        let emitter = AlertEmitter::new(None, Some(out.clone()));
+        emitter.emit(&transition(AlertState::Firing, AlertSeverity::Critical));
+        let text = out.contents();
+        assert!(
+            text.starts_with("!! ALERT FIRING    critical  registration_failures  "),
+            "{text}"
+        );
+        assert!(!text.contains("0.42"), "the raw value stays out: {text}");
     }
 }

@@ -187,9 +187,12 @@ impl Telemetry {
 
         if let Some(console_cfg) = &cfg.console {
             builder = builder.with_reader(
-                PeriodicReader::builder(console::ConsoleExporter::new(console.clone()))
-                    .with_interval(console_cfg.interval)
-                    .build(),
+                PeriodicReader::builder(console::ConsoleExporter::new(
+                    console.clone(),
+                    console_cfg.verbose,
+                ))
+                .with_interval(console_cfg.interval)
+                .build(),
             );
         }
 

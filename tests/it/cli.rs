@@ -335,18 +335,63 @@ fn the_demo_runs_the_real_pipeline_and_prints_derived_metrics() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(text.contains("callpulse demo:"), "{text}");
-    // 5 s at 60x is 5 simulated minutes: calls, registrations (with the 02:00 burst), queue and
-    // probe series all reach the console, and the registration rule fires.
-    for family in [
-        "voip.calls{",
-        "voip.registration.failure_ratio{",
-        "voip.queue.calls{",
-        "sip.probe.rtt{",
-        "voip.call.mos{",
+    // 5 s at 60x is 5 simulated minutes: calls, trunks, registrations (with the 02:00 burst),
+    // queue and probe series all reach the console summary, and the registration rule fires.
+    for line in [
+        "=== callpulse at ",
+        "pbx demo-pbx  active ",
+        "  trunk carrier-a ",
+        "  trunk carrier-b ",
+        "  registrations ",
+        "  queues ",
+        "probes\n",
+        "  sbc-lossy ",
+        "  sbc-tcp ",
+        "alerts firing: ",
+        "!! ALERT FIRING    critical  registration_failures  Registration failure ratio on pbx 'demo-pbx' is ",
     ] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
+    }
+    assert!(
+        !text.contains("voip.calls{"),
+        "no raw series by default:\n{text}"
+    );
+    // One screen per interval: the longest summary block stays within 40 lines.
+    let longest = text
+        .split("=== callpulse at ")
+        .skip(1)
+        .map(|block| {
+            block
+                .lines()
+                .take_while(|l| !l.starts_with("[demo ") && !l.contains(" ALERT "))
+                .count()
+        })
+        .max()
+        .unwrap_or(0);
+    assert!((1..=40).contains(&longest), "{longest} lines:\n{text}");
+}
+
+#[test]
+fn the_demo_with_verbose_prints_every_series() {
+    let out = Command::new(BIN)
+        .args([
+            "demo",
+            "--duration",
+            "2s",
+            "--speed",
+            "60",
+            "--prometheus",
+            "127.0.0.1:0",
+            "--verbose",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for family in ["--- callpulse metrics at ", "voip.calls{", "sip.probe.rtt{"] {
         assert!(text.contains(family), "{family} missing:\n{text}");
     }
-    assert!(text.contains("registration_failures"), "{text}");
+    assert!(!text.contains("=== callpulse at "), "{text}");
 }
 
 /// Issue 10: a secret from the environment in a key of the wrong type was printed by `validate`

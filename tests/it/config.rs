@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use callpulse::config::{
-    AlertScope, AlertSignal, CompareOp, Config, ConfigError, ConfigProblem, OtlpExporterConfig,
-    OtlpProtocol, Preset, Severity, SipTarget, SipTransport, Temporality, load, parse_str,
-    parse_str_with_env, validate_file,
+    AlertScope, AlertSignal, CompareOp, Config, ConfigError, ConfigProblem, ConsoleConfig,
+    OtlpExporterConfig, OtlpProtocol, Preset, Severity, SipTarget, SipTransport, Temporality, load,
+    parse_str, parse_str_with_env, validate_file,
 };
 
 const ORIGIN: &str = "callpulse.yaml";
@@ -734,9 +734,16 @@ fn listing_protocols_or_exporters_keeps_only_those() {
         (OtlpProtocol::HttpProtobuf, false)
     );
     assert_eq!(
-        c.exporters.console.unwrap().interval,
-        Duration::from_secs(15)
+        c.exporters.console.unwrap(),
+        ConsoleConfig {
+            interval: Duration::from_secs(15),
+            verbose: false,
+        }
     );
+    let c = ok("exporters:\n  console:\n    verbose: true\n");
+    assert!(c.exporters.console.unwrap().verbose);
+    let p = one_problem("exporters:\n  console:\n    verbose: loud\n");
+    assert!(p.message.contains("true or false"), "{p}");
 
     let p = one_problem("exporters: {}\n");
     assert!(p.message.starts_with("no exporter configured"), "{p}");

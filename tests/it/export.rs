@@ -614,16 +614,20 @@ async fn prometheus_endpoint_answers_only_get_metrics() {
     r.telemetry.shutdown(Duration::from_secs(5)).await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn console_prints_metrics_and_alerts_for_a_person() {
+/// A console-only telemetry writing to a buffer; `verbose` prints every series.
+async fn console_rig(
+    verbose: bool,
+    points: Vec<GaugePoint>,
+) -> (Telemetry, ConsoleOutput, watch::Sender<SharedSnapshot>) {
     let cfg = ExportersConfig {
         otlp: None,
         prometheus: None,
         console: Some(ConsoleConfig {
             interval: Duration::from_secs(3600),
+            verbose,
         }),
     };
-    let (_gauges, rx) = watch::channel(snapshot(Vec::new()));
+    let (gauges, rx) = watch::channel(snapshot(points));
     let out = ConsoleOutput::buffer();
     let t = Telemetry::start_with_console(
         &cfg,
@@ -634,6 +638,12 @@ async fn console_prints_metrics_and_alerts_for_a_person() {
     )
     .await
     .unwrap();
+    (t, out, gauges)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verbose_console_prints_every_series_and_alerts() {
+    let (t, out, _gauges) = console_rig(true, Vec::new()).await;
     assert_eq!(t.prometheus_addr(), None);
     let mut rec = t.recorder();
     rec.add(Metric::Calls, 3, ANSWERED_A);
@@ -651,12 +661,169 @@ async fn console_prints_metrics_and_alerts_for_a_person() {
         "{text}"
     );
     assert!(
-        text.contains("ALERT firing warning registration_failure_ratio_high value=0.25"),
+        text.contains("!! ALERT FIRING    warning   registration_failure_ratio_high  Registration failures on pbx-a are at 25 %"),
         "{text}"
     );
     assert!(
         !text.contains("callpulse.receiver.log_records"),
         "zero self counters are left out: {text}"
+    );
+    t.shutdown(Duration::from_secs(5)).await.unwrap();
+}
+
+/// Issue 12: the default console view is one screen grouped by PBX, trunk and probe target,
+/// with times in ms or s, ratios as %, long lists capped and alert values rounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_12_default_console_is_one_readable_screen() {
+    let pbx_a = |trunk: &'static str| [(label::PBX, "pbx-a"), (label::TRUNK, trunk)];
+    let mut points = vec![
+        point(Metric::CallsActive, &[(label::PBX, "pbx-a")], 42.0),
+        point(Metric::CallsActive, &[(label::PBX, "pbx-b")], 3.0),
+        point(
+            Metric::RegistrationFailureRatio,
+            &[(label::PBX, "pbx-a")],
+            0.150_588_235_294_117_63,
+        ),
+        point(
+            Metric::QueueAbandonRatio,
+            &[(label::PBX, "pbx-a"), (label::QUEUE, "support")],
+            0.063,
+        ),
+        point(
+            Metric::AlertsFiring,
+            &[
+                (label::ALERT_RULE, "registration_failures"),
+                (label::ALERT_SEVERITY, "critical"),
+            ],
+            1.0,
+        ),
+    ];
+    // Six trunks on pbx-a: four fit, the two quietest are counted.
+    for (i, trunk) in ["t1", "t2", "t3", "t4", "t5", "t6"].into_iter().enumerate() {
+        points.push(point(Metric::KpiAsr, &pbx_a(trunk), 0.796));
+        points.push(point(Metric::KpiAcd, &pbx_a(trunk), 150.4));
+        points.push(point(Metric::CallMosMean, &pbx_a(trunk), 4.351_234));
+        points.push(point(Metric::KpiShortCallRatio, &pbx_a(trunk), 0.013));
+        points.push(point(
+            Metric::KpiPostDialDelay,
+            &[
+                (label::PBX, "pbx-a"),
+                (label::TRUNK, trunk),
+                (label::QUANTILE, "0.9"),
+            ],
+            if i == 0 { 0.85 } else { 3.12 },
+        ));
+    }
+    // Nine probe targets, the last one down: the cap keeps it in view.
+    let targets = ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"];
+    for t in targets {
+        let f = [(label::PROBE_TARGET, t)];
+        points.push(point(
+            Metric::ProbeUp,
+            &f,
+            if t == "s9" { 0.0 } else { 1.0 },
+        ));
+        points.push(point(Metric::ProbeLossRatio, &f, 0.1));
+        points.push(point(Metric::ProbeJitter, &f, 0.00623));
+        points.push(point(Metric::ProbeMos, &f, 4.38));
+    }
+    let (t, out, _gauges) = console_rig(false, points).await;
+    let mut rec = t.recorder();
+    for (n, trunk) in [
+        (50, "t1"),
+        (40, "t2"),
+        (30, "t3"),
+        (20, "t4"),
+        (2, "t5"),
+        (1, "t6"),
+    ] {
+        rec.add(
+            Metric::Calls,
+            n,
+            &[
+                (label::PBX, "pbx-a"),
+                (label::TRUNK, trunk),
+                (label::DISPOSITION, "answered"),
+            ],
+        );
+    }
+    rec.add(
+        Metric::RegistrationAttempts,
+        1222,
+        &[(label::PBX, "pbx-a"), (label::REGISTRATION_OUTCOME, "ok")],
+    );
+    for t in targets {
+        rec.record(Metric::ProbeRtt, 0.012, &[(label::PROBE_TARGET, t)]);
+        rec.record(Metric::ProbeRtt, 0.030, &[(label::PROBE_TARGET, t)]);
+    }
+    let mut alert = transition(AlertState::Firing, Severity::Critical);
+    alert.value = 0.150_588_235_294_117_63;
+    alert.threshold = 0.05;
+    alert.body = "Registration failure ratio on pbx 'pbx-a' is 15.1%, above 5.0% over 5m".into();
+    rec.alert(&alert);
+    t.force_flush();
+    let text = out.contents();
+    let lines: Vec<&str> = text.lines().collect();
+
+    assert!(lines.len() <= 40, "{} lines:\n{text}", lines.len());
+    assert!(!text.contains("0.1505"), "alert values rounded:\n{text}");
+    assert!(
+        text.contains("!! ALERT FIRING    critical  registration_failure_ratio_high  Registration failure ratio on pbx 'pbx-a' is 15.1%"),
+        "{text}"
+    );
+    let at = |prefix: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no line starting {prefix:?}:\n{text}"))
+    };
+    assert!(lines[at("=== callpulse at ")].contains("totals since start"));
+    // Grouped: pbx-a, its trunks busiest first, registrations, queues; then pbx-b; then probes.
+    let (a, b) = (
+        at("pbx pbx-a  active 42  calls 143"),
+        at("pbx pbx-b  active 3"),
+    );
+    let t1 = at("  trunk t1 ");
+    assert!(
+        a < t1 && t1 < at("  trunk t4 ") && at("  trunk t4 ") < b,
+        "{text}"
+    );
+    assert!(!text.contains("trunk t5"), "{text}");
+    assert!(lines[t1 + 4] == "  … and 2 more trunks", "{text}");
+    assert!(
+        lines[t1]
+            .ends_with("calls    50  MOS 4.35  ASR 79.6%  ACD 150 s  PDD p90 850 ms  short 1.3%"),
+        "{text}"
+    );
+    assert!(lines[at("  trunk t2 ")].contains("PDD p90 3.1 s"), "{text}");
+    let reg = at("  registrations ");
+    assert!(a < reg && reg < b, "{text}");
+    assert!(
+        lines[reg].ends_with("attempts 1222  failing 15.1%"),
+        "{text}"
+    );
+    assert!(
+        lines[at("  queues ")].ends_with("support abandon 6.3%"),
+        "{text}"
+    );
+    let probes = at("probes");
+    assert!(b < probes, "{text}");
+    // The down target comes first, so the cap never hides it.
+    assert!(lines[probes + 1].starts_with("  s9 "), "{text}");
+    assert!(lines[probes + 1].contains("DOWN"), "{text}");
+    assert!(
+        lines[probes + 2].ends_with("up    loss  10.0%  RTT    21 ms  jitter   6.2 ms  MOS 4.38"),
+        "{text}"
+    );
+    assert_eq!(lines[probes + 7], "  … and 3 more targets", "{text}");
+    assert_eq!(lines[at("alerts firing: ")], "alerts firing: 1", "{text}");
+    assert!(
+        text.contains("  critical  registration_failures\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("voip.calls{"),
+        "no raw series by default: {text}"
     );
     t.shutdown(Duration::from_secs(5)).await.unwrap();
 }
