@@ -12,11 +12,11 @@ use super::measures::probes::Probes;
 use super::measures::queues::Queues;
 use super::measures::registrations::Registrations;
 use super::measures::trunks::{Known, Trunks};
-use super::measures::{CURRENT, Names};
+use super::measures::{CURRENT, MeasuresAt, Names};
 use super::names::LabelSet;
 use super::time::TimePolicy;
 use super::{GaugePoint, GaugeSnapshot, Recorder, SharedSnapshot};
-use crate::alert::{AlertEngine, SignalSource, SignalValue};
+use crate::alert::{AlertEngine, SignalValue};
 use crate::config::{Config, EngineConfig};
 use crate::event::{Direction, VoipEvent, VoipEventKind};
 use crate::metrics::{Metric, label};
@@ -48,38 +48,6 @@ pub struct Engine {
     eval_interval: Duration,
     last_eval: Option<SystemTime>,
     snapshot: SharedSnapshot,
-}
-
-/// The measures as of one instant: what both the gauges and the alert rules read.
-struct MeasuresAt<'a> {
-    names: &'a Names,
-    calls: &'a Calls,
-    trunks: &'a Trunks,
-    registrations: &'a Registrations,
-    queues: &'a Queues,
-    probes: &'a Probes,
-    inputs: &'a Inputs,
-    now: SystemTime,
-}
-
-impl MeasuresAt<'_> {
-    fn values(&self, signal: AlertSignal, scope: AlertScope, window: Duration) -> Vec<SignalValue> {
-        let (n, now) = (self.names, self.now);
-        match signal.def().domain {
-            Domain::Trunks => self.trunks.values(n, signal, scope, window, now),
-            Domain::ActiveCalls => self.calls.values(n, signal, scope, window),
-            Domain::Registrations => self.registrations.values(n, signal, scope, window, now),
-            Domain::Queues => self.queues.values(n, signal, scope, window, now),
-            Domain::Probes => self.probes.values(signal, scope, window, now),
-            Domain::Inputs => self.inputs.values(signal, scope, window, now),
-        }
-    }
-}
-
-impl SignalSource for MeasuresAt<'_> {
-    fn values(&self, signal: AlertSignal, scope: AlertScope, window: Duration) -> Vec<SignalValue> {
-        MeasuresAt::values(self, signal, scope, window)
-    }
 }
 
 impl Engine {

@@ -19,8 +19,16 @@ use std::ops::AddAssign;
 
 use super::Labels;
 use super::names::LabelSet;
-use crate::alert::SignalValue;
+use crate::alert::{SignalSource, SignalValue};
 use crate::metrics::label;
+use crate::signal::{AlertScope, AlertSignal, Domain};
+use calls::Calls;
+use inputs::Inputs;
+use probes::Probes;
+use queues::Queues;
+use registrations::Registrations;
+use std::time::{Duration, SystemTime};
+use trunks::Trunks;
 
 /// The interned label values of every dimension, shared by the domains.
 #[derive(Debug)]
@@ -80,3 +88,40 @@ pub(super) fn value(scope: Labels, value: Option<f64>, samples: u64) -> SignalVa
 /// The window that asks for the current state rather than a span (the gauges of active calls and
 /// of the last probe round).
 pub(super) const CURRENT: std::time::Duration = std::time::Duration::ZERO;
+
+/// The measures as of one instant: what both the gauges and the alert rules read.
+pub(super) struct MeasuresAt<'a> {
+    pub(super) names: &'a Names,
+    pub(super) calls: &'a Calls,
+    pub(super) trunks: &'a Trunks,
+    pub(super) registrations: &'a Registrations,
+    pub(super) queues: &'a Queues,
+    pub(super) probes: &'a Probes,
+    pub(super) inputs: &'a Inputs,
+    pub(super) now: SystemTime,
+}
+
+impl MeasuresAt<'_> {
+    pub(super) fn values(
+        &self,
+        signal: AlertSignal,
+        scope: AlertScope,
+        window: Duration,
+    ) -> Vec<SignalValue> {
+        let (n, now) = (self.names, self.now);
+        match signal.def().domain {
+            Domain::Trunks => self.trunks.values(n, signal, scope, window, now),
+            Domain::ActiveCalls => self.calls.values(n, signal, scope, window),
+            Domain::Registrations => self.registrations.values(n, signal, scope, window, now),
+            Domain::Queues => self.queues.values(n, signal, scope, window, now),
+            Domain::Probes => self.probes.values(signal, scope, window, now),
+            Domain::Inputs => self.inputs.values(signal, scope, window, now),
+        }
+    }
+}
+
+impl SignalSource for MeasuresAt<'_> {
+    fn values(&self, signal: AlertSignal, scope: AlertScope, window: Duration) -> Vec<SignalValue> {
+        MeasuresAt::values(self, signal, scope, window)
+    }
+}
