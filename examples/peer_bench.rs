@@ -24,7 +24,8 @@
 //!
 //! Options: `--rounds N` (3), `--seconds S` (counted window, 8), `--warmup S` (2),
 //! `--rotel PATH` (default: the `rotel-agent` in `.venv`), `--callpulse PATH`, `--loadgen PATH`
-//! (default: beside this binary), `--phases 10k,max1,max16`.
+//! (default: beside this binary), `--phases 10k,max1,max16`, `--baseline PATH` (a second
+//! callpulse binary run as a third peer, A B C A B C, for before/after figures).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -55,6 +56,8 @@ fn arg(name: &str, default: &str) -> String {
 enum Peer {
     Callpulse,
     Rotel,
+    /// An older callpulse binary (`--baseline`), for before/after figures in the same run.
+    Baseline,
 }
 
 impl Peer {
@@ -62,6 +65,7 @@ impl Peer {
         match self {
             Peer::Callpulse => "callpulse",
             Peer::Rotel => "rotel",
+            Peer::Baseline => "baseline",
         }
     }
 }
@@ -92,6 +96,7 @@ impl Phase {
 
 struct Paths {
     callpulse: PathBuf,
+    baseline: Option<PathBuf>,
     rotel: PathBuf,
     loadgen: PathBuf,
     dir: PathBuf,
@@ -111,7 +116,7 @@ fn find_rotel() -> PathBuf {
 
 fn start(peer: Peer, paths: &Paths) -> Child {
     let mut cmd = match peer {
-        Peer::Callpulse => {
+        Peer::Callpulse | Peer::Baseline => {
             let config = paths.dir.join("callpulse.yaml");
             std::fs::write(
                 &config,
@@ -120,7 +125,11 @@ fn start(peer: Peer, paths: &Paths) -> Child {
                 ),
             )
             .expect("write config");
-            let mut c = Command::new(&paths.callpulse);
+            let binary = match (peer, &paths.baseline) {
+                (Peer::Baseline, Some(b)) => b,
+                _ => &paths.callpulse,
+            };
+            let mut c = Command::new(binary);
             c.arg("run").arg("--config").arg(config);
             c
         }
@@ -376,6 +385,9 @@ fn main() {
             "--callpulse",
             &exe_dir.join("../callpulse").to_string_lossy(),
         )),
+        baseline: Some(arg("--baseline", ""))
+            .filter(|b| !b.is_empty())
+            .map(PathBuf::from),
         rotel: PathBuf::from(arg("--rotel", &find_rotel().to_string_lossy())),
         loadgen: PathBuf::from(arg("--loadgen", &exe_dir.join("loadgen").to_string_lossy())),
         dir: std::env::temp_dir().join(format!("peer_bench-{}", std::process::id())),
@@ -390,7 +402,10 @@ fn main() {
             other => panic!("unknown phase {other}"),
         })
         .collect();
-    let peers = [Peer::Callpulse, Peer::Rotel];
+    let mut peers = vec![Peer::Callpulse, Peer::Rotel];
+    if paths.baseline.is_some() {
+        peers.push(Peer::Baseline);
+    }
     println!(
         "peer_bench: {rounds} rounds, {warmup} s warm-up + {seconds} s window per run; callpulse {}, rotel {}",
         paths.callpulse.display(),
@@ -422,8 +437,16 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
     println!();
-    println!("| phase | measure | callpulse | rotel | callpulse / rotel |");
-    println!("|---|---|---|---|---|");
+    let with_baseline = peers.len() > 2;
+    if with_baseline {
+        println!(
+            "| phase | measure | callpulse | rotel | callpulse / rotel | baseline | callpulse / baseline |"
+        );
+        println!("|---|---|---|---|---|---|---|");
+    } else {
+        println!("| phase | measure | callpulse | rotel | callpulse / rotel |");
+        println!("|---|---|---|---|---|");
+    }
     type Pick = fn(&Run) -> f64;
     let measures: [(&str, Pick, usize); 5] = [
         ("CPU, % of a core", |r| r.cpu, 2),
@@ -440,13 +463,19 @@ fn main() {
             let a: Vec<f64> = runs[pi][0].iter().map(pick).collect();
             let b: Vec<f64> = runs[pi][1].iter().map(pick).collect();
             let ratios: Vec<f64> = a.iter().zip(&b).map(|(x, y)| x / y).collect();
-            println!(
+            let mut line = format!(
                 "| {} | {name} | {} | {} | {} |",
                 phase.name(),
                 range(&a, digits),
                 range(&b, digits),
                 range(&ratios, 2)
             );
+            if with_baseline {
+                let c: Vec<f64> = runs[pi][2].iter().map(pick).collect();
+                let ratios: Vec<f64> = a.iter().zip(&c).map(|(x, y)| x / y).collect();
+                line += &format!(" {} | {} |", range(&c, digits), range(&ratios, 2));
+            }
+            println!("{line}");
         }
     }
     let _ = std::fs::remove_dir_all(&paths.dir);

@@ -3,8 +3,9 @@
 //!
 //! A small tower layer ([`GrpcEdge`]) sits in front of tonic: it checks the bearer token before
 //! the body is read, reads the body itself at once (charged to the byte budget as it arrives,
-//! under the body deadlines, see `limits`) and hands tonic the complete message, and corrects the
-//! two statuses tonic's decoder gets wrong for OTLP (see [`spec_status`]).
+//! under the body deadlines, see `limits`), decodes `Export` requests itself ([`Predecoded`]) and
+//! hands tonic the rest, and corrects the two statuses tonic's decoder gets wrong for OTLP (see
+//! [`spec_status`]).
 //!
 //! Reading every admitted stream at once is what keeps HTTP/2 flow control moving: data that
 //! nobody reads holds the connection window, and then the streams behind it get nothing. A
@@ -222,7 +223,7 @@ where
             };
             let mut parts = parts;
             let mut message = read.bytes.clone();
-            if parts.uri.path() == EXPORT_PATH && is_heavy(&message) {
+            if parts.uri.path() == EXPORT_PATH {
                 let gzip_ok = parts
                     .headers
                     .get(GRPC_ENCODING)
@@ -230,7 +231,7 @@ where
                 let limit = edge.max_request_size;
                 let bytes = message.clone();
                 let work = move || predecode(&bytes, gzip_ok, limit);
-                match edge.run_cpu(true, work).await {
+                match edge.run_cpu(is_heavy(&message), work).await {
                     Ok(Predecode::Done(req)) => {
                         parts.extensions.insert(Predecoded(Arc::new(req)));
                         message = Bytes::from_static(EMPTY_MESSAGE);
@@ -254,12 +255,14 @@ where
     }
 }
 
-/// A request the edge decoded off the runtime, handed to [`GrpcLogs`] in the request's
-/// extensions while tonic is given an empty message ([`EMPTY_MESSAGE`]) to decode in its place.
+/// A request the edge decoded itself, handed to [`GrpcLogs`] in the request's extensions while
+/// tonic is given an empty message ([`EMPTY_MESSAGE`]) to decode in its place.
 ///
-/// Why: tonic decodes in the connection's task, on the runtime's worker (one by default), and a
-/// burst of large requests decoded there keeps every other client waiting; the edge has the
-/// whole body anyway, so it decodes large or compressed ones on the blocking pool.
+/// Why: the edge has the whole body anyway. Large or compressed ones are decoded on the blocking
+/// pool (tonic decodes in the connection's task, on the runtime's worker, one by default, and a
+/// burst of large requests decoded there keeps every other client waiting); small ones are
+/// decoded right here from the one contiguous buffer, which is cheaper than tonic's decoding
+/// through its chunked `DecodeBuf` (see docs/performance.md).
 #[derive(Clone)]
 struct Predecoded(Arc<ExportLogsServiceRequest>);
 
