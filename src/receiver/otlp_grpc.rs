@@ -3,8 +3,9 @@
 //!
 //! A small tower layer ([`GrpcEdge`]) sits in front of tonic: it checks the bearer token before
 //! the body is read, reads the body itself at once (charged to the byte budget as it arrives,
-//! under the body deadlines, see `limits`) and hands tonic the complete message, and corrects the
-//! two statuses tonic's decoder gets wrong for OTLP (see [`spec_status`]).
+//! under the body deadlines, see `limits`), decodes `Export` requests itself ([`Predecoded`]) and
+//! hands tonic the rest, and corrects the two statuses tonic's decoder gets wrong for OTLP (see
+//! [`spec_status`]).
 //!
 //! Reading every admitted stream at once is what keeps HTTP/2 flow control moving: data that
 //! nobody reads holds the connection window, and then the streams behind it get nothing. A
@@ -16,6 +17,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -81,7 +83,7 @@ pub(crate) async fn serve(
         .http2_max_header_list_size(MAX_HEADER_LIST)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-        .layer(GrpcEdgeLayer { edge })
+        .layer(GrpcEdgeLayer::new(edge))
         .add_service(logs)
         .serve_with_incoming_shutdown(incoming, shutdown.clone().cancelled_owned());
     // Connections that outlive shutdown are closed by force (see `listener`), so this returns.
@@ -106,8 +108,10 @@ impl LogsService for GrpcLogs {
         let peer = request.remote_addr();
         let predecoded = request.extensions().get::<Predecoded>().cloned();
         let req = request.into_inner();
-        let req = predecoded.map_or_else(|| Arc::new(req), |p| p.0);
-        let heavy = super::record_count(&req) >= (super::HEAVY_REQUEST / 256) as u64;
+        let (req, concurrent) = predecoded.map_or_else(|| (Arc::new(req), false), |p| (p.0, p.1));
+        // Large requests, and any while others are in flight, are normalised on the blocking
+        // pool too, so the worker is left to the connections and the engine.
+        let heavy = concurrent || super::record_count(&req) >= (super::HEAVY_REQUEST / 256) as u64;
         let edge = Arc::clone(&self.edge);
         let work = move || edge.ingest.ingest(ReceiverTransport::Grpc, &req, peer);
         match self.edge.run_cpu(heavy, work).await {
@@ -139,6 +143,16 @@ fn unavailable(reason: &str, edge: &Edge) -> Status {
 #[derive(Clone)]
 struct GrpcEdgeLayer {
     edge: Arc<Edge>,
+    in_flight: Arc<AtomicUsize>,
+}
+
+impl GrpcEdgeLayer {
+    fn new(edge: Arc<Edge>) -> GrpcEdgeLayer {
+        GrpcEdgeLayer {
+            edge,
+            in_flight: Arc::default(),
+        }
+    }
 }
 
 impl<S> Layer<S> for GrpcEdgeLayer {
@@ -148,6 +162,7 @@ impl<S> Layer<S> for GrpcEdgeLayer {
         GrpcEdge {
             inner,
             edge: Arc::clone(&self.edge),
+            in_flight: Arc::clone(&self.in_flight),
         }
     }
 }
@@ -158,6 +173,25 @@ impl<S> Layer<S> for GrpcEdgeLayer {
 struct GrpcEdge<S> {
     inner: S,
     edge: Arc<Edge>,
+    /// `Export` calls between their body being read and their answer, over all connections.
+    in_flight: Arc<AtomicUsize>,
+}
+
+/// Counts one call in [`GrpcEdge::in_flight`] while it lives.
+struct InFlight(Arc<AtomicUsize>);
+
+impl InFlight {
+    /// Enters; returns the guard and whether another call was in flight already.
+    fn enter(counter: &Arc<AtomicUsize>) -> (InFlight, bool) {
+        let before = counter.fetch_add(1, Ordering::Relaxed);
+        (InFlight(Arc::clone(counter)), before > 0)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
@@ -188,6 +222,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let edge = Arc::clone(&self.edge);
+        let in_flight = Arc::clone(&self.in_flight);
         Box::pin(async move {
             let peer = peer_of(&req);
             if let Some(token) = &edge.bearer
@@ -222,7 +257,10 @@ where
             };
             let mut parts = parts;
             let mut message = read.bytes.clone();
-            if parts.uri.path() == EXPORT_PATH && is_heavy(&message) {
+            let mut _counted = None;
+            if parts.uri.path() == EXPORT_PATH {
+                let (guard, concurrent) = InFlight::enter(&in_flight);
+                _counted = Some(guard);
                 let gzip_ok = parts
                     .headers
                     .get(GRPC_ENCODING)
@@ -230,9 +268,11 @@ where
                 let limit = edge.max_request_size;
                 let bytes = message.clone();
                 let work = move || predecode(&bytes, gzip_ok, limit);
-                match edge.run_cpu(true, work).await {
+                match edge.run_cpu(concurrent || is_heavy(&message), work).await {
                     Ok(Predecode::Done(req)) => {
-                        parts.extensions.insert(Predecoded(Arc::new(req)));
+                        parts
+                            .extensions
+                            .insert(Predecoded(Arc::new(req), concurrent));
                         message = Bytes::from_static(EMPTY_MESSAGE);
                     }
                     Ok(Predecode::Refuse(reason, status)) => {
@@ -254,14 +294,20 @@ where
     }
 }
 
-/// A request the edge decoded off the runtime, handed to [`GrpcLogs`] in the request's
-/// extensions while tonic is given an empty message ([`EMPTY_MESSAGE`]) to decode in its place.
+/// A request the edge decoded itself, handed to [`GrpcLogs`] in the request's extensions while
+/// tonic is given an empty message ([`EMPTY_MESSAGE`]) to decode in its place.
 ///
-/// Why: tonic decodes in the connection's task, on the runtime's worker (one by default), and a
-/// burst of large requests decoded there keeps every other client waiting; the edge has the
-/// whole body anyway, so it decodes large or compressed ones on the blocking pool.
+/// Why: the edge has the whole body anyway, and decoding it from the one contiguous buffer is
+/// cheaper than tonic's decoding through its chunked `DecodeBuf` (see docs/performance.md).
+/// Large or compressed bodies, and any body that arrives while another `Export` call is in
+/// flight, are decoded (and then normalised, see [`GrpcLogs`]) on the blocking pool: tonic would
+/// decode in the connection's task, on the runtime's worker (one by default), where a burst of
+/// large requests keeps every other client waiting, and with several clients sending at once
+/// the pool puts the other cores to work while the worker serves connections and the engine.
+/// A lone small request is decoded right here: a hop to the pool would cost more than it saves.
+/// The flag says whether other calls were in flight when it arrived.
 #[derive(Clone)]
-struct Predecoded(Arc<ExportLogsServiceRequest>);
+struct Predecoded(Arc<ExportLogsServiceRequest>, bool);
 
 /// The one method the edge decodes itself; anything else is tonic's to answer.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
