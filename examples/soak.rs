@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use callpulse::probe::responder::{Registrar, ResponderBehaviour, spawn_responder};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
@@ -51,6 +51,7 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 
@@ -316,7 +317,11 @@ impl Load {
             let call = self.next_call;
             self.next_call += 1;
             let trunk = TRUNKS[(call % TRUNKS.len() as u64) as usize];
-            let direction = if call % 2 == 0 { "inbound" } else { "outbound" };
+            let direction = if call.is_multiple_of(2) {
+                "inbound"
+            } else {
+                "outbound"
+            };
             out.push(self.record(
                 "voip.call.start",
                 now,
