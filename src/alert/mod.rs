@@ -25,6 +25,21 @@ use crate::config::{AlertRuleConfig, AlertScope, AlertSignal, AlertsConfig, Seve
 use state::{Observation, Phase, ScopeState, Want};
 use storm::StormLimiter;
 
+/// Fuzzing hook (`fuzz/fuzz_targets/alert_state.rs`): decodes a state file and, when it is
+/// accepted, checks that what it restores survives being written and read back unchanged.
+/// Returns the numbers of entries kept and skipped. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_state_file(text: &str) -> Result<(usize, usize), AlertError> {
+    let (entries, skipped) = persist::decode(text)?;
+    let kept = entries.len();
+    let written = persist::encode(entries.clone());
+    match persist::decode(&written) {
+        Ok((again, 0)) => assert_eq!(again, entries, "state file round trip"),
+        other => panic!("a written state file is not read back: {other:?}\n{written}"),
+    }
+    Ok((kept, skipped))
+}
+
 /// The state a transition enters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AlertState {

@@ -96,6 +96,12 @@ pub fn parse_str_with_env(
     }
 }
 
+/// Fuzzing hook (`fuzz/fuzz_targets/config.rs`): the size parser (`4MiB`). Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_parse_size(text: &str) -> Result<u64, String> {
+    units::parse_size(text)
+}
+
 /// Reads and parses a file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let origin = path.display().to_string();

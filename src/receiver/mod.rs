@@ -53,6 +53,16 @@ const SHUTDOWN_LINGER: Duration = Duration::from_millis(1500);
 /// alone.
 pub type NormalizeFn = fn(&ExportLogsServiceRequest, &[SourceConfig]) -> Normalized;
 
+/// Fuzzing hook (`fuzz/fuzz_targets/gunzip.rs`): the OTLP/HTTP receiver's bounded gunzip,
+/// with the refusal as text. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_gunzip(compressed: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+    limits::gunzip(compressed, limit).map_err(|e| match e {
+        limits::GunzipError::TooLarge => "too large".to_owned(),
+        limits::GunzipError::Corrupt(e) => e.to_string(),
+    })
+}
+
 /// Why a receiver could not start or stopped abnormally.
 #[derive(Debug, thiserror::Error)]
 pub enum ReceiverError {
