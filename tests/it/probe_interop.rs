@@ -291,8 +291,9 @@ async fn sipp_answering_after_a_pause_gives_that_rtt() {
     let slack = Duration::from_millis(15);
     // SIPp times its pause with a millisecond clock read once per loop (`clock_tick`), so it can
     // start the pause from a stale reading and answer before a true 50 ms: ~1 ms on an idle
-    // machine, 2 ms seen in CI (48.3 ms). The median below still holds the pause to ±5 ms.
-    let sipp_clock = Duration::from_millis(3);
+    // machine, 2 ms and 3.1 ms seen in CI (48.3 ms, 46.9 ms). A single early answer is SIPp's
+    // scheduling, not our clock; the median below still holds the pause to ±5 ms.
+    let sipp_clock = Duration::from_millis(8);
     for rtt in r.rtts() {
         assert!(
             rtt + sipp_clock >= pause,
