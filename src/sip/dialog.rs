@@ -201,6 +201,18 @@ impl DialogMessage {
     pub fn from_tag(&self) -> Option<String> {
         param(self.header("from")?, "tag")
     }
+
+    /// The remote target a 2xx to our INVITE sets (RFC 3261 §12.1.2): its Contact's URI, the
+    /// Request-URI of the dialog's later requests (ACK, BYE).
+    pub fn remote_target(&self) -> Option<String> {
+        self.header("contact").map(|c| uri_of(c).to_string())
+    }
+
+    /// The route set a 2xx to our INVITE sets (RFC 3261 §12.1.2): its Record-Route values,
+    /// reversed.
+    pub fn route_set(&self) -> Vec<String> {
+        self.all("record-route").into_iter().rev().collect()
+    }
 }
 
 /// Splits a header value at commas outside `<…>` and quoted strings.
