@@ -90,10 +90,16 @@ pub fn parse(buf: &[u8]) -> Result<DialogMessage, DialogParseError> {
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in lines {
         if line.starts_with([' ', '\t']) {
-            // Folded continuation (RFC 3261 §7.3.1).
-            if let Some((_, v)) = headers.last_mut() {
-                v.push(' ');
-                v.push_str(line.trim());
+            // Folded continuation (RFC 3261 §7.3.1): one space between the parts; a blank
+            // continuation adds nothing, so the value stays trimmed.
+            let more = line.trim();
+            if let Some((_, v)) = headers.last_mut()
+                && !more.is_empty()
+            {
+                if !v.is_empty() {
+                    v.push(' ');
+                }
+                v.push_str(more);
             }
             continue;
         }
@@ -498,6 +504,21 @@ mod tests {
             let m = parse(msg.as_bytes()).unwrap();
             assert_eq!(m.remote_target().as_deref(), want, "{contact:?}");
         }
+    }
+
+    /// Found by the `sip_dialog` fuzz target: a whitespace-only continuation line left a
+    /// trailing space in the value it folded into (`From: &< 5 `), and one after an empty value
+    /// a leading space — so a Call-ID followed by a blank continuation no longer matched ours.
+    #[test]
+    fn folded_values_stay_trimmed() {
+        let crash = b"INVITE sip:callpulse@127.0.0.1:4000 SIP/2.0\r\nViLength: \n\t\t\t\t\ta: SIp127.0.0.1>;tag=untent-Length: 5\r\n\r\t\n\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\t\tP/2Required\r\nProxy-AuthenticateddddACK \r\nFrom: &< 5\r\n\r\t\n\t\t\t\t\r";
+        let m = parse(crash).unwrap();
+        assert_eq!(m.header("from"), Some("&< 5"));
+        let m = parse(b"BYE sip:cp@h SIP/2.0\r\nCall-ID: abc\r\n \r\nSubject:\r\n\thello\r\n  world \r\nl: 0\r\n\r\n").unwrap();
+        assert_eq!(m.header("call-id"), Some("abc"));
+        assert_eq!(m.header("subject"), Some("hello world"));
+        let answer = parse(&format_response(&m, 200, "OK", "t", None, None)).unwrap();
+        assert_eq!(answer.header("call-id"), Some("abc"));
     }
 
     #[test]
