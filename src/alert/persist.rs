@@ -281,6 +281,37 @@ mod tests {
         assert_eq!(decode(&text).unwrap(), (vec![e], 0));
     }
 
+    /// Found by the `alert_state` fuzz target: serde_json's default float parsing read the
+    /// `1.1000000837531936e26` it had written as 1.1000000837531937e26 (one unit in the last
+    /// place off), so a restored value changed on every save and restart. serde_json's
+    /// `float_roundtrip` feature parses floats exactly.
+    #[test]
+    fn values_survive_the_round_trip_to_the_last_bit() {
+        let crash = "{\n  \"version\": 2,\n  \"firing\": [\n    {\n      \"rule\": \"call_mos_low\",\n      \"scope\": [[\"voip.pbx\", \"SSSSSSSSSSSSSSSSSSSSSSSSSince_unin_msSSSSSSpbTTTTTTTTTTTTTTTTTT1TTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTTT]TTTx-0\"], [\"voip.trunk\", \"carrier-z\"]],\n      \"since_unix_ms\": 17000023456,      \"value\": 110000008375319363688624581.5\n    }\n  ]\n}";
+        let (entries, 0) = decode(crash).unwrap() else {
+            panic!("an entry was skipped");
+        };
+        assert_eq!(entries[0].value, 1.100_000_083_753_193_6e26);
+        assert_eq!(decode(&encode(entries.clone())).unwrap(), (entries, 0));
+        for value in [
+            0.1,
+            1.0 / 3.0,
+            4.35,
+            2.225_073_858_507_201e-308,
+            f64::MAX,
+            9.007_199_254_740_993e15,
+        ] {
+            let e = FiringEntry {
+                rule: "call_mos_low".into(),
+                scope: vec![(label::PBX, "p".into())],
+                since: UNIX_EPOCH,
+                value,
+            };
+            let back = decode(&encode(vec![e])).unwrap().0;
+            assert_eq!(back[0].value.to_bits(), value.to_bits(), "{value:e}");
+        }
+    }
+
     #[test]
     fn bad_documents_are_refused_and_odd_entries_skipped() {
         assert!(matches!(decode("{"), Err(AlertError::Parse(_))));
