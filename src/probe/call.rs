@@ -31,7 +31,7 @@ use crate::probe::transport::local_ip_towards;
 use crate::probe::{DroppedResponses, ProbeReport};
 use crate::rtp::{FixedJitterBuffer, Playout, ReceiverStats, RtpHeader, RtpPacket};
 use crate::sip::SipTransport;
-use crate::sip::dialog::{self, DialogMessage, DialogRequest, StartLine, uri_of};
+use crate::sip::dialog::{self, DialogMessage, DialogRequest, StartLine};
 use crate::sip::digest::{self, AnswerInput};
 use crate::sip::sdp::{self, CallCodec};
 
@@ -505,8 +505,8 @@ impl TargetProbe {
         result.setup = Some(ok_at.saturating_duration_since(start));
         // The dialog: remote tag, remote target, route set (Record-Route reversed, RFC 3261 §12.1.2).
         d.remote_tag = ok.to_tag();
-        d.remote_target = ok.header("contact").map(|c| uri_of(c).to_string());
-        d.route = ok.all("record-route").into_iter().rev().collect();
+        d.remote_target = ok.remote_target();
+        d.route = ok.route_set();
         let invite_cseq = ok.cseq().map_or(d.cseq, |(n, _)| n);
         let ack = d.request("ACK", &d.branch(), invite_cseq, None, false);
         d.send(&ack).await.map_err(|e| format!("send ACK: {e}"))?;
@@ -750,8 +750,8 @@ impl TargetProbe {
                             // The answer crossed our CANCEL: the call exists now, end it.
                             result.status = Some(status);
                             d.remote_tag = r.msg.to_tag();
-                            d.remote_target = r.msg.header("contact").map(|c| uri_of(c).to_string());
-                            d.route = r.msg.all("record-route").into_iter().rev().collect();
+                            d.remote_target = r.msg.remote_target();
+                            d.route = r.msg.route_set();
                             let ack = d.request("ACK", &d.branch(), n, None, false);
                             let _ = d.send(&ack).await;
                             return format!("CANCEL crossed by a 2xx; {}", self.bye(d, n + 1).await);

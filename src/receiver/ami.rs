@@ -261,3 +261,115 @@ fn record(h: &[(&str, &str)]) -> LogRecord {
 fn truncated(s: &str) -> String {
     s.trim().chars().take(200).collect()
 }
+
+/// Fuzzing hook (`fuzz/fuzz_targets/ami.rs`): what a PBX sends, cut into `chunks` the way reads
+/// deliver it, through what a session does with it — the banner line, the header blocks and
+/// their `Key: Value` lines, the Login reply, the `CoreShowChannels` snapshot blocks and every
+/// other event block through the `asterisk_ami` preset. Refusals are noted, not acted on, so
+/// every block reaches the parsers. Returns a transcript (one line per frame and what came of
+/// it, then the error that would end the session) for the target to check that where the bytes
+/// were split changes nothing. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_session<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<String> {
+    let pbx = "pbx-fuzz";
+    let mut framer = Framer::new();
+    let mut out = Vec::new();
+    let mut banner = false;
+    let mut logged_in = false;
+    let mut snap = Some(Snapshot {
+        deadline: Instant::now(),
+        listed: HashSet::new(),
+        a_legs: HashMap::new(),
+    });
+    for chunk in chunks {
+        framer.push(chunk);
+        let read = (|| -> Result<(), NativeError> {
+            if !banner {
+                let Some(line) = framer.line()? else {
+                    return Ok(());
+                };
+                banner = true;
+                let ok = line.starts_with("Asterisk Call Manager/");
+                out.push(format!("banner {line:?} {ok}"));
+            }
+            while let Some(block) = framer.header_block()? {
+                let h = headers(&block);
+                out.push(format!("block {h:?}"));
+                if !logged_in {
+                    logged_in = true;
+                    let ok = header(&h, "Response")
+                        .is_some_and(|r| r.trim().eq_ignore_ascii_case("Success"));
+                    out.push(format!("login {ok} {:?}", header(&h, "Message")));
+                    continue;
+                }
+                if header(&h, "ActionID") == Some(SNAPSHOT_ID) {
+                    let Some(s) = snap.as_mut() else { continue };
+                    match snapshot_block(&h, pbx, s) {
+                        SnapshotStep::More => {}
+                        SnapshotStep::Refused(why) => out.push(format!("refused {why:?}")),
+                        SnapshotStep::Done => {
+                            if let Some(s) = snap.take() {
+                                let (listed, events) = s.events(pbx);
+                                assert!(
+                                    events.len() >= listed.len()
+                                        && events.len() <= 2 * listed.len(),
+                                    "{} events for {} calls",
+                                    events.len(),
+                                    listed.len()
+                                );
+                                out.push(format!("snapshot {events:?}"));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if header(&h, "Event").is_none() {
+                    continue;
+                }
+                let n = crate::normalize::normalize_native(
+                    crate::config::Preset::AsteriskAmi,
+                    pbx,
+                    &record(&h),
+                );
+                assert!(n.events.len() <= 8, "{n:?}");
+                assert_eq!(n.first_invalid.is_some(), n.invalid > 0, "{n:?}");
+                out.push(format!("events {:?}", n.events));
+            }
+            Ok(())
+        })();
+        if let Err(e) = read {
+            out.push(format!("error {e}"));
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fuzz hook's own check on a real-shaped session: byte-by-byte reads give what one
+    /// read gives, and the snapshot and events are reached.
+    #[test]
+    fn a_session_read_byte_by_byte_reads_as_in_one_read() {
+        let wire = "Asterisk Call Manager/7.0.3\r\n\
+            Response: Success\r\nActionID: callpulse-login\r\n\r\n\
+            Response: Success\r\nActionID: callpulse-channels\r\n\r\n\
+            Event: CoreShowChannel\r\nActionID: callpulse-channels\r\nChannel: PJSIP/a-1\r\nChannelState: 6\r\nContext: from-trunk\r\nUniqueid: 1.1\r\nLinkedid: 1.1\r\n\r\n\
+            Event: CoreShowChannelsComplete\r\nActionID: callpulse-channels\r\n\r\n\
+            Event: Hangup\nChannel: PJSIP/a-1\nUniqueid: 1.1\nLinkedid: 1.1\nCause: 16\n\n\
+            Event: Trunc";
+        let whole = fuzz_session([wire.as_bytes()]);
+        let bytes: Vec<&[u8]> = wire.as_bytes().chunks(1).collect();
+        assert_eq!(fuzz_session(bytes), whole);
+        assert!(whole[0].starts_with("banner") && whole[0].ends_with("true"));
+        assert!(whole.iter().any(|l| l.starts_with("snapshot [")));
+        assert_eq!(whole.iter().filter(|l| l.starts_with("events")).count(), 1);
+        let bad = fuzz_session([&b"Asterisk Call Manager/1\r\nX: \xff\r\n\r\n"[..]]);
+        assert!(
+            bad.last().is_some_and(|l| l.contains("not UTF-8")),
+            "{bad:?}"
+        );
+    }
+}

@@ -279,6 +279,75 @@ fn truncated(s: &str) -> String {
     s.trim().chars().take(200).collect()
 }
 
+/// Fuzzing hook (`fuzz/fuzz_targets/esl.rs`): what FreeSWITCH sends, cut into `chunks` the way
+/// reads deliver it, through what a session does with it — header blocks, `Content-Length`
+/// bodies kept across reads, `Content-Type` and `Reply-Text`, every `text/event-json` body
+/// through the `freeswitch_event` preset and every `api/response` body as a `show channels`
+/// snapshot. Returns a transcript (one line per frame and what came of it, then the error that
+/// would end the session) for the target to check that where the bytes were split changes
+/// nothing. Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_session<'a>(chunks: impl IntoIterator<Item = &'a [u8]>) -> Vec<String> {
+    let pbx = "pbx-fuzz";
+    let mut r = Reader {
+        framer: Framer::new(),
+        head: None,
+    };
+    let mut out = Vec::new();
+    for chunk in chunks {
+        r.framer.push(chunk);
+        loop {
+            let frame = match r.next() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(e) => {
+                    out.push(format!("error {e}"));
+                    return out;
+                }
+            };
+            let content_type = frame.content_type();
+            out.push(format!(
+                "frame {content_type:?} {:?} {:?} {:?}",
+                frame.reply_text(),
+                frame.head,
+                frame.body
+            ));
+            match content_type.as_str() {
+                "text/event-json" => {
+                    let record = LogRecord {
+                        body: Some(AnyValue {
+                            value: Some(Value::StringValue(frame.body.unwrap_or_default())),
+                        }),
+                        ..Default::default()
+                    };
+                    let n = crate::normalize::normalize_native(
+                        crate::config::Preset::FreeswitchEvent,
+                        pbx,
+                        &record,
+                    );
+                    assert!(n.events.len() <= 8, "{n:?}");
+                    assert_eq!(n.first_invalid.is_some(), n.invalid > 0, "{n:?}");
+                    out.push(format!("events {:?}", n.events));
+                }
+                "api/response" => match snapshot(pbx, frame.body.as_deref().unwrap_or("")) {
+                    Ok((listed, events)) => {
+                        assert!(
+                            events.len() >= listed.len() && events.len() <= 2 * listed.len(),
+                            "{} events for {} calls",
+                            events.len(),
+                            listed.len()
+                        );
+                        out.push(format!("snapshot {events:?}"));
+                    }
+                    Err(e) => out.push(format!("snapshot error {e}")),
+                },
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +372,33 @@ mod tests {
         assert_eq!(kinds, ["start a", "answer a", "start c"]);
         assert!(snapshot("fs", r#"{"row_count":0}"#).unwrap().0.is_empty());
         assert!(snapshot("fs", "-ERR no").is_err());
+    }
+
+    /// The fuzz hook's own check on a real-shaped session: byte-by-byte reads give what one
+    /// read gives, bodies are kept whole across reads, and a bad Content-Length ends it.
+    #[test]
+    fn a_session_read_byte_by_byte_reads_as_in_one_read() {
+        let event = r#"{"Event-Name":"CHANNEL_CREATE","Unique-ID":"a","Channel-Call-UUID":"a","Call-Direction":"inbound"}"#;
+        let rows = r#"{"row_count":1,"rows":[{"uuid":"a","call_uuid":"a","callstate":"ACTIVE"}]}"#;
+        let wire = format!(
+            "Content-Type: auth/request\n\nContent-Type: command/reply\nReply-Text: +OK accepted\n\n\
+             Content-Type: api/response\nContent-Length: {}\n\n{rows}\
+             Content-Length: {}\nContent-Type: text/event-json\n\n{event}\
+             Content-Type: api/response\nContent-Length: x\n\n",
+            rows.len(),
+            event.len()
+        );
+        let whole = fuzz_session([wire.as_bytes()]);
+        let bytes: Vec<&[u8]> = wire.as_bytes().chunks(1).collect();
+        assert_eq!(fuzz_session(bytes), whole);
+        assert_eq!(whole.iter().filter(|l| l.starts_with("frame")).count(), 4);
+        assert!(whole.iter().any(|l| l.starts_with("snapshot [")));
+        assert!(whole.iter().any(|l| l.starts_with("events [")));
+        assert!(
+            whole
+                .last()
+                .is_some_and(|l| l.contains("bad Content-Length")),
+            "{whole:?}"
+        );
     }
 }

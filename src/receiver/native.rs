@@ -246,8 +246,14 @@ impl Framer {
                 mid_frame: !self.buf.iter().all(|b| b.is_ascii_whitespace()),
             });
         }
-        self.buf.extend_from_slice(&chunk[..n]);
+        self.push(&chunk[..n]);
         Ok(())
+    }
+
+    /// Appends bytes read from the socket (`fill`, and the fuzz hooks that split input at
+    /// arbitrary points).
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.buf.extend_from_slice(bytes);
     }
 
     /// The header block up to the first empty line (`\r\n\r\n` or `\n\n`), without it; `None`

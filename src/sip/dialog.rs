@@ -201,6 +201,22 @@ impl DialogMessage {
     pub fn from_tag(&self) -> Option<String> {
         param(self.header("from")?, "tag")
     }
+
+    /// The remote target a 2xx to our INVITE sets (RFC 3261 §12.1.2): its Contact's URI, the
+    /// Request-URI of the dialog's later requests (ACK, BYE). `None` when that is no URI at all
+    /// (empty, or with a space or a control character, which a Request-URI never has, RFC 3261
+    /// §25.1): it would make our ACK and BYE malformed, so they keep the original Request-URI.
+    pub fn remote_target(&self) -> Option<String> {
+        let uri = uri_of(self.header("contact")?);
+        let usable = !uri.is_empty() && !uri.chars().any(|c| c.is_whitespace() || c.is_control());
+        usable.then(|| uri.to_string())
+    }
+
+    /// The route set a 2xx to our INVITE sets (RFC 3261 §12.1.2): its Record-Route values,
+    /// reversed.
+    pub fn route_set(&self) -> Vec<String> {
+        self.all("record-route").into_iter().rev().collect()
+    }
 }
 
 /// Splits a header value at commas outside `<…>` and quoted strings.
@@ -457,6 +473,31 @@ mod tests {
         let back = parse(&bytes).unwrap();
         assert_eq!(back.method(), Some("INVITE"));
         assert_eq!(back.body, sdp.as_bytes());
+    }
+
+    /// Found by the `sip_dialog` fuzz target: a 2xx whose Contact URI has a space became the
+    /// Request-URI of our ACK and BYE (`ACK sip:uas@127.0.0.1:507 OPT0 SIP/2.0`), which no peer
+    /// (nor our own reader) can parse.
+    #[test]
+    fn a_contact_that_is_no_uri_sets_no_remote_target() {
+        let crash = b"SIP/2.0 200 OK\nv: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-cp-1-fuzz;rport=5062;received=127.0.0.1\nFrom: <sip:callpulse@127.0.0.1>;tag=1\nTo: <sip:127.0.0.1>;tag=2\ni: fuzz\nSIP/2.0 180 Ringing\nVia: SIP/2.0/UDP 127.0.0.1:4000;branch=z9hG4bK-cp-1-a\n-call\nCSeq: 1 CSeq: 1INVITE\nContact: <sip:uas@127.0.0.1:507 OPT0>\n\nIONS\nl: 0\n\n";
+        let m = parse(crash).unwrap();
+        assert_eq!(m.remote_target(), None);
+        for (contact, want) in [
+            (
+                "<sip:uas@127.0.0.1:5070;transport=udp>",
+                Some("sip:uas@127.0.0.1:5070;transport=udp"),
+            ),
+            ("\"Echo\" <sip:echo@h>;expires=60", Some("sip:echo@h")),
+            ("sip:bare@h;q=1", Some("sip:bare@h")),
+            ("<>", None),
+            ("<sip:a\tb@h>", None),
+            ("<sip:a\rb@h>", None),
+        ] {
+            let msg = format!("SIP/2.0 200 OK\r\nContact: {contact}\r\nl: 0\r\n\r\n");
+            let m = parse(msg.as_bytes()).unwrap();
+            assert_eq!(m.remote_target().as_deref(), want, "{contact:?}");
+        }
     }
 
     #[test]

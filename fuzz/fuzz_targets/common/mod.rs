@@ -47,3 +47,28 @@ pub fn normalize_all(req: &ExportLogsServiceRequest) {
         assert_eq!(out.first_invalid.is_some(), out.invalid > 0, "{out:?}");
     }
 }
+
+/// The input of a stream target: up to 4 control bytes, then the stream's bytes.
+pub fn control_and_stream(data: &[u8]) -> (&[u8], &[u8]) {
+    data.split_at(data.len().min(4))
+}
+
+/// `stream` cut into chunks as socket reads could deliver it: chunk lengths cycle through
+/// `control[i] + 1` (1 to 256 bytes), so the fuzzer chooses where frames, lines and `\r\n`
+/// pairs are split.
+pub fn chunks<'a>(stream: &'a [u8], control: &[u8]) -> Vec<&'a [u8]> {
+    if control.is_empty() {
+        return vec![stream];
+    }
+    let mut out = Vec::new();
+    let mut rest = stream;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let n = (usize::from(control[i % control.len()]) + 1).min(rest.len());
+        let (a, b) = rest.split_at(n);
+        out.push(a);
+        rest = b;
+        i += 1;
+    }
+    out
+}
