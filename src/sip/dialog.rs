@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 
 use super::SipTransport;
 use super::parse::{find_head_end, parse_start_line, split_commas, unfold};
-use super::request::{angle, host_of};
+use super::request::{angle, request_head};
 
 pub use super::parse::StartLine;
 
@@ -221,15 +221,14 @@ pub struct DialogRequest<'a> {
 /// The request's bytes.
 pub fn format_request(r: &DialogRequest<'_>) -> Vec<u8> {
     let mut out = String::with_capacity(1024);
-    out.push_str(&format!("{} {} SIP/2.0\r\n", r.method, r.request_uri));
-    out.push_str(&format!(
-        "Via: SIP/2.0/{} {}:{};branch={};rport\r\n",
-        r.transport.via_token(),
-        host_of(r.sent_by),
-        r.sent_by.port(),
-        r.branch
-    ));
-    out.push_str("Max-Forwards: 70\r\n");
+    request_head(
+        &mut out,
+        r.method,
+        r.request_uri,
+        r.transport,
+        r.sent_by,
+        r.branch,
+    );
     for route in r.route {
         out.push_str(&format!("Route: {route}\r\n"));
     }
