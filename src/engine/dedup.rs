@@ -156,7 +156,10 @@ mod tests {
             assert_eq!(d.mark(i % 3, &format!("call-{i}"), flag::START), (0, 0));
         }
         for i in 0..10_000 {
-            assert_eq!(d.mark(i % 3, &format!("call-{i}"), flag::END).0, flag::START);
+            assert_eq!(
+                d.mark(i % 3, &format!("call-{i}"), flag::END).0,
+                flag::START
+            );
         }
         assert_eq!(d.mark(1, "call-0", flag::START), (0, 1));
         assert_eq!(d.len(), 10_000);
