@@ -21,7 +21,7 @@ use callpulse::config::{self, Config};
 /// quarter of the samples at 30,000 records/s; mimalloc's per-thread free lists serve that
 /// pattern faster, and its per-thread heaps do not contend when the blocking pool decodes
 /// concurrent requests (figures in docs/performance.md, "Fixes made"). Built with `no_thp`:
-/// otherwise it asks for transparent huge pages and the idle sidecar's RSS nearly doubles (46
+/// otherwise it asks for transparent huge pages and the sidecar's RSS nearly doubles (46
 /// instead of 27 MiB at 10,000 records/s). MIT-licensed C, built by `cc` with the system compiler.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
