@@ -58,6 +58,10 @@ use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+/// The allocator of the `callpulse` binary (src/main.rs), so the stages measure what it runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const RECORDS_PER_REQUEST: usize = 100;
 /// Distinct encoded requests cycled through (distinct call ids, so nothing is cached by accident).
 const DISTINCT_REQUESTS: usize = 64;

@@ -17,10 +17,12 @@
 //!   `--batch`: calls that start, are answered (or not), report quality and end, each event at
 //!   its own time, plus registrations and queue events.
 //!
-//! Phases of `--phase-minutes` (default 5) alternate good and bad. A bad phase has lossy, jittery
-//! calls (low MOS), 30 % failed registrations, more queue abandons and the second probe target
-//! down, so `call_mos_low`, `registration_failures`, `queue_abandon` and `probe_unreachable` fire
-//! and then resolve in the next good phase.
+//! Phases of `--phase-minutes` (default 7) alternate good and bad. A bad phase has lossy, jittery
+//! calls (15 % loss, 60 ms jitter on PCMU: MOS ≈ 2.8), 30 % failed registrations, more queue
+//! abandons and the second probe target down, so `call_mos_unacceptable`, `call_mos_low`,
+//! `registration_failures`, `queue_abandon` and `probe_unreachable` fire and then resolve in the
+//! next good phase. A bad phase lasts 7 minutes because `call_mos_low` needs the last minute's
+//! mean below 3.5 for 5 minutes, and that mean only turns once the bad calls report (≈ 1 min).
 //!
 //! Every minute it prints the child's VmRSS from `/proc/<pid>/status`, and at the end whether the
 //! last 10 samples lie within 2 MiB of each other. Then it stops the child with SIGTERM and
@@ -231,7 +233,7 @@ impl Load {
                     ],
                 ),
                 Step::Quality => {
-                    let (loss, jitter) = if bad { (0.08, 0.06) } else { (0.002, 0.004) };
+                    let (loss, jitter) = if bad { (0.15, 0.06) } else { (0.002, 0.004) };
                     self.record(
                         "voip.quality",
                         due,
@@ -468,7 +470,7 @@ async fn main() {
     let rate: u64 = arg("--rate", "10000").parse().expect("--rate");
     let batch: usize = arg("--batch", "100").parse().expect("--batch");
     let phase = Duration::from_secs(
-        60 * arg("--phase-minutes", "5")
+        60 * arg("--phase-minutes", "7")
             .parse::<u64>()
             .expect("--phase-minutes"),
     );

@@ -122,3 +122,53 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 pub fn validate_file(path: &Path) -> Result<Config, ConfigError> {
     load(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `examples/callpulse.yaml` with its commented-out examples switched on: every key the file
+    /// documents, set.
+    fn every_key() -> String {
+        fn uncomment(line: &str) -> Option<String> {
+            let indent = &line[..line.len() - line.trim_start().len()];
+            let rest = line.trim_start().strip_prefix('#')?;
+            let rest = rest.strip_prefix(' ').unwrap_or(rest);
+            let item = rest.trim_start();
+            let item = item.strip_prefix("- ").unwrap_or(item);
+            let key = item.split_once(':')?.0;
+            let lower = !key.is_empty() && key.chars().all(|c| c.is_ascii_lowercase() || c == '_');
+            let codec = key.contains('-')
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '-');
+            (lower || codec).then(|| format!("{indent}{rest}"))
+        }
+        include_str!("../../examples/callpulse.yaml")
+            .lines()
+            .map(|line| {
+                let mut line = line.to_string();
+                while let Some(on) = uncomment(&line) {
+                    line = on;
+                }
+                line + "\n"
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_key_of_the_example_is_read_by_its_reader() {
+        let text = every_key();
+        assert!(text.contains("\n      method: INVITE"), "{text}");
+        walk::audit::reset();
+        let env = |name: &str| Some(format!("value-of-{name}"));
+        if let Err(e) = parse_str_with_env(&text, "every-key.yaml", &env) {
+            panic!("{e}\n{text}");
+        }
+        let unread = walk::audit::unread();
+        assert!(
+            unread.is_empty(),
+            "keys allowed and set but never read: {unread:?}"
+        );
+    }
+}

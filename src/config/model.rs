@@ -60,6 +60,9 @@ pub struct ReceiverConfig {
     pub queue_events: usize,
     /// Retry-After seconds sent with HTTP 503 (default 1).
     pub retry_after: Duration,
+    /// Open connections per listener (default 512); a new one past it is closed at once, so a
+    /// client opening connections without end runs out of them, not the process of descriptors.
+    pub max_connections: usize,
 }
 
 impl Default for ReceiverConfig {
@@ -72,6 +75,7 @@ impl Default for ReceiverConfig {
             queue_capacity: 1024,
             queue_events: 200_000,
             retry_after: Duration::from_secs(1),
+            max_connections: 512,
         }
     }
 }

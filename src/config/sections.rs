@@ -85,6 +85,7 @@ fn receivers(ctx: &mut Ctx<'_>, node: &Node, out: &mut ReceiverConfig) {
             "queue_capacity",
             "queue_events",
             "retry_after",
+            "max_connections",
         ],
     ) else {
         return;
@@ -157,6 +158,9 @@ fn receivers(ctx: &mut Ctx<'_>, node: &Node, out: &mut ReceiverConfig) {
     }
     if let Some(n) = ctx.uint(&f, "queue_events", 1, 100_000_000) {
         out.queue_events = n as usize;
+    }
+    if let Some(n) = ctx.uint(&f, "max_connections", 1, 1_000_000) {
+        out.max_connections = n as usize;
     }
     if let Some(d) = ctx.duration(&f, "retry_after") {
         let line = f.node("retry_after").map_or(f.line, |n| n.line);

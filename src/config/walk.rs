@@ -49,6 +49,46 @@ pub(crate) struct Fields<'n> {
     /// Line of the mapping.
     pub line: usize,
     entries: &'n [Entry],
+    /// The keys this mapping allows, kept in tests so a reader asking for a key it does not
+    /// allow fails at once (see [`audit`]).
+    #[cfg(test)]
+    allowed: Vec<String>,
+}
+
+/// Each reader writes its keys twice: in the list passed to [`Ctx::fields`] and in the calls that
+/// read them. In tests both are checked against each other: asking for a key not in the list
+/// panics, and [`audit::unread`] lists keys a config set and the list allowed but no reader read
+/// (a setting silently ignored). `config::tests` runs it over every key of
+/// `examples/callpulse.yaml`, so the two cannot drift apart unnoticed.
+#[cfg(test)]
+pub(crate) mod audit {
+    use std::cell::RefCell;
+    use std::collections::BTreeSet;
+
+    thread_local! {
+        static SEEN: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+        static READ: RefCell<BTreeSet<String>> = const { RefCell::new(BTreeSet::new()) };
+    }
+
+    pub(crate) fn seen(path: String) {
+        SEEN.with(|s| s.borrow_mut().insert(path));
+    }
+
+    pub(crate) fn read(path: String) {
+        READ.with(|s| s.borrow_mut().insert(path));
+    }
+
+    /// Forgets what earlier parses on this thread saw and read.
+    pub(crate) fn reset() {
+        SEEN.with(|s| s.borrow_mut().clear());
+        READ.with(|s| s.borrow_mut().clear());
+    }
+
+    /// Key paths present and allowed but never read since the last [`reset`].
+    pub(crate) fn unread() -> Vec<String> {
+        let read = READ.with(|r| r.borrow().clone());
+        SEEN.with(|s| s.borrow().difference(&read).cloned().collect())
+    }
 }
 
 /// `parent.key`, or `key` at the top.
@@ -68,6 +108,16 @@ pub(crate) fn index(parent: &str, i: usize) -> String {
 impl<'n> Fields<'n> {
     /// The value node of `key`, when present.
     pub(crate) fn node(&self, key: &str) -> Option<&'n Node> {
+        #[cfg(test)]
+        {
+            assert!(
+                self.allowed.iter().any(|a| a == key),
+                "config reader asks for {}, which its allowed keys {:?} leave out",
+                self.path(key),
+                self.allowed
+            );
+            audit::read(self.path(key));
+        }
         self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
     }
 
@@ -189,12 +239,17 @@ impl<'a> Ctx<'a> {
             if !allowed.contains(&entry.key.as_str()) {
                 let message = unknown_key_message(&super::env::unexpanded(&entry.key), allowed);
                 self.problem(entry.key_line, &join(path, &entry.key), message);
+            } else {
+                #[cfg(test)]
+                audit::seen(join(path, &entry.key));
             }
         }
         Some(Fields {
             path: path.to_string(),
             line: node.line,
             entries,
+            #[cfg(test)]
+            allowed: allowed.iter().map(|a| a.to_string()).collect(),
         })
     }
 

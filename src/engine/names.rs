@@ -1,5 +1,10 @@
 //! Bounded label values: trunks, queues and PBXs are named by config or first-come up to a cap;
 //! everything else folds into `other`, so no input can grow the series count without limit.
+//!
+//! `other` rather than OpenTelemetry's `otel.metric.overflow = true` series: a folded trunk still
+//! adds to its PBX's totals and to `sum by (voip_pbx)` on a dashboard, where an overflow series
+//! without the other labels would fall out of every per-PBX query. Each fold is counted, so the
+//! loss of detail is visible (`callpulse.engine.dropped{reason="label_overflow"}`).
 
 use std::collections::HashMap;
 
@@ -15,6 +20,8 @@ pub struct LabelSet {
     seen: HashMap<String, u32>,
     values: Vec<String>,
     cap: usize,
+    /// Values folded into `other` since the last [`LabelSet::take_overflowed`].
+    overflowed: u64,
 }
 
 impl LabelSet {
@@ -26,6 +33,7 @@ impl LabelSet {
             seen: HashMap::new(),
             values: Vec::new(),
             cap: cap.max(1),
+            overflowed: 0,
         };
         set.intern_raw(OTHER);
         set.intern_raw(NONE);
@@ -59,8 +67,15 @@ impl LabelSet {
         if admitted {
             self.intern_raw(v)
         } else {
+            self.overflowed += 1;
             self.intern_raw(OTHER)
         }
+    }
+
+    /// How many values were folded into `other` since the last call (an event naming `other`
+    /// itself is not a fold).
+    pub fn take_overflowed(&mut self) -> u64 {
+        std::mem::take(&mut self.overflowed)
     }
 
     /// The label value of an id.
@@ -85,6 +100,10 @@ mod tests {
         assert_eq!(s.name(b), "other");
         let n = s.intern(None);
         assert_eq!(s.name(n), "none");
+        assert_eq!(s.take_overflowed(), 1, "random was folded");
+        s.intern(Some("random"));
+        s.intern(Some("carrier-a"));
+        assert_eq!(s.take_overflowed(), 1, "counted per event, reset by take");
     }
 
     #[test]
@@ -96,5 +115,8 @@ mod tests {
         assert_eq!(s.name(s.clone().intern(Some("t2"))), "t2");
         assert_eq!(s.name(s.clone().intern(Some("t3"))), "other");
         assert!(s.values.len() <= 5);
+        assert_eq!(s.take_overflowed(), 97, "t3..t99 folded");
+        s.intern(Some("other"));
+        assert_eq!(s.take_overflowed(), 0, "naming `other` is not a fold");
     }
 }

@@ -384,10 +384,15 @@ impl Engine {
         self.calls.sample(now, self.cfg.active_calls_window);
     }
 
-    /// Counts the calls the table dropped since the last report.
+    /// Counts the calls the table dropped and the label values folded since the last report.
     fn report_dropped_calls(&mut self, rec: &mut dyn Recorder) {
         let (evicted, expired) = self.calls.table.take_dropped();
-        for (reason, n) in [("call_evicted", evicted), ("call_expired", expired)] {
+        let overflowed = self.names.take_overflowed();
+        for (reason, n) in [
+            ("call_evicted", evicted),
+            ("call_expired", expired),
+            ("label_overflow", overflowed),
+        ] {
             if n > 0 {
                 rec.add(Metric::EngineDropped, n, &[(label::REASON, reason)]);
             }

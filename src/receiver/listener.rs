@@ -14,14 +14,19 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tracing::{debug, warn};
+
+use super::{RefusalReason, Refusals};
+use crate::stats::ReceiverTransport;
 
 /// Longest a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -39,15 +44,24 @@ pub(crate) struct Conn {
     pub(crate) local: Option<SocketAddr>,
     /// Resolves when the connection must close, whatever its state.
     close: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// This connection's place under `max_connections`, given back when it is dropped.
+    _slot: OwnedSemaphorePermit,
 }
 
 impl Conn {
-    fn new(io: Io, peer: SocketAddr, local: Option<SocketAddr>, close: &CancellationToken) -> Conn {
+    fn new(
+        io: Io,
+        peer: SocketAddr,
+        local: Option<SocketAddr>,
+        close: &CancellationToken,
+        slot: OwnedSemaphorePermit,
+    ) -> Conn {
         Conn {
             io,
             peer,
             local,
             close: Box::pin(close.clone().cancelled_owned()),
+            _slot: slot,
         }
     }
 
@@ -68,22 +82,54 @@ enum Io {
     Tls(Box<TlsStream<TcpStream>>),
 }
 
+/// The cap on open connections of one listener. Past it a new connection is closed at once rather
+/// than left waiting: the peer sees the close and retries, while the connections already open,
+/// and the process's file descriptors, are untouched.
+pub(crate) struct Admission {
+    slots: Arc<Semaphore>,
+    refusals: Arc<Refusals>,
+    transport: ReceiverTransport,
+}
+
+impl Admission {
+    pub(crate) fn new(max: usize, refusals: &Arc<Refusals>, transport: ReceiverTransport) -> Self {
+        Admission {
+            slots: Arc::new(Semaphore::new(max.max(1))),
+            refusals: Arc::clone(refusals),
+            transport,
+        }
+    }
+
+    /// A slot for a new connection, or `None` (counted) when all are taken.
+    fn admit(&self, peer: SocketAddr) -> Option<OwnedSemaphorePermit> {
+        let slot = Arc::clone(&self.slots).try_acquire_owned().ok();
+        if slot.is_none() {
+            self.refusals
+                .count(self.transport, RefusalReason::TooManyConnections);
+            debug!(peer = %peer, "connection limit reached, connection closed");
+        }
+        slot
+    }
+}
+
 /// Starts accepting on `listener`; ready connections arrive on the returned channel, which closes
 /// after `shutdown`. Their reads and writes fail once `close` fires.
 pub(crate) fn spawn_acceptor(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    admission: Admission,
     shutdown: CancellationToken,
     close: CancellationToken,
 ) -> mpsc::Receiver<Conn> {
     let (tx, rx) = mpsc::channel(BACKLOG);
-    tokio::spawn(accept_loop(listener, tls, tx, shutdown, close));
+    tokio::spawn(accept_loop(listener, tls, admission, tx, shutdown, close));
     rx
 }
 
 async fn accept_loop(
     listener: TcpListener,
     tls: Option<TlsAcceptor>,
+    admission: Admission,
     tx: mpsc::Sender<Conn>,
     shutdown: CancellationToken,
     close: CancellationToken,
@@ -106,11 +152,15 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Some(slot) = admission.admit(peer) else {
+            drop(tcp);
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
         let local = tcp.local_addr().ok();
         match &tls {
             None => {
-                let conn = Conn::new(Io::Plain(tcp), peer, local, &close);
+                let conn = Conn::new(Io::Plain(tcp), peer, local, &close, slot);
                 if tx.send(conn).await.is_err() {
                     break;
                 }
@@ -126,7 +176,8 @@ async fn accept_loop(
                 handshakes.spawn(async move {
                     match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                         Ok(Ok(stream)) => {
-                            let conn = Conn::new(Io::Tls(Box::new(stream)), peer, local, &close);
+                            let conn =
+                                Conn::new(Io::Tls(Box::new(stream)), peer, local, &close, slot);
                             let _ = tx.send(conn).await;
                         }
                         Ok(Err(e)) => debug!(peer = %peer, error = %e, "tls handshake failed"),

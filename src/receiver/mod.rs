@@ -222,7 +222,13 @@ pub async fn start_with_normalizer(
     if let Some(p) = grpc {
         handle_addrs.0 = Some(p.addr);
         info!(addr = %p.addr, tls = p.tls.is_some(), "otlp grpc receiver listening");
-        let conns = listener::spawn_acceptor(p.listener, p.tls, shutdown.clone(), close.clone());
+        let conns = listener::spawn_acceptor(
+            p.listener,
+            p.tls,
+            listener::Admission::new(cfg.max_connections, &edge.refusals, ReceiverTransport::Grpc),
+            shutdown.clone(),
+            close.clone(),
+        );
         tasks.spawn(otlp_grpc::serve(
             p.addr,
             conns,
@@ -233,7 +239,13 @@ pub async fn start_with_normalizer(
     if let Some(p) = http {
         handle_addrs.1 = Some(p.addr);
         info!(addr = %p.addr, tls = p.tls.is_some(), "otlp http receiver listening");
-        let conns = listener::spawn_acceptor(p.listener, p.tls, shutdown.clone(), close.clone());
+        let conns = listener::spawn_acceptor(
+            p.listener,
+            p.tls,
+            listener::Admission::new(cfg.max_connections, &edge.refusals, ReceiverTransport::Http),
+            shutdown.clone(),
+            close.clone(),
+        );
         tasks.spawn(otlp_http::serve(
             p.addr,
             conns,

@@ -28,11 +28,13 @@ pub enum RefusalReason {
     ShuttingDown,
     /// Undecodable body, bad gzip, or a connection broken mid-body.
     BadRequest,
+    /// A new connection past `max_connections`, closed at once (counted per connection).
+    TooManyConnections,
 }
 
 impl RefusalReason {
     /// Every reason.
-    pub const ALL: [RefusalReason; 8] = [
+    pub const ALL: [RefusalReason; 9] = [
         RefusalReason::Unauthenticated,
         RefusalReason::UnsupportedMediaType,
         RefusalReason::UnsupportedEncoding,
@@ -41,6 +43,7 @@ impl RefusalReason {
         RefusalReason::OverBudget,
         RefusalReason::ShuttingDown,
         RefusalReason::BadRequest,
+        RefusalReason::TooManyConnections,
     ];
 
     /// Label value.
@@ -54,6 +57,7 @@ impl RefusalReason {
             RefusalReason::OverBudget => "over_budget",
             RefusalReason::ShuttingDown => "shutting_down",
             RefusalReason::BadRequest => "bad_request",
+            RefusalReason::TooManyConnections => "too_many_connections",
         }
     }
 }

@@ -8,26 +8,10 @@
 use std::net::SocketAddr;
 
 use super::SipTransport;
-use super::request::{angle, host_of};
+use super::parse::{find_head_end, parse_start_line, split_commas, unfold};
+use super::request::{angle, request_head};
 
-/// The first line of a message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StartLine {
-    /// `METHOD uri SIP/2.0`.
-    Request {
-        /// The method, as sent.
-        method: String,
-        /// The Request-URI.
-        uri: String,
-    },
-    /// `SIP/2.0 code reason`.
-    Response {
-        /// Status code, 100–699.
-        status: u16,
-        /// Reason phrase.
-        reason: String,
-    },
-}
+pub use super::parse::StartLine;
 
 /// One received message, headers in order under their long lower-case names.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,41 +56,22 @@ fn long_name(name: &str) -> String {
     .to_string()
 }
 
-/// Reads one message (a UDP datagram).
+/// Reads one message (a UDP datagram), with the same head reader as the probes' responses
+/// (`sip::parse`: LF or CRLF line ends, folded lines, a bodiless message without its final blank
+/// line), then takes the body by `Content-Length`.
 pub fn parse(buf: &[u8]) -> Result<DialogMessage, DialogParseError> {
-    let (head_len, sep) = match find(buf, b"\r\n\r\n") {
-        Some(i) => (i, 4),
-        None => match find(buf, b"\n\n") {
-            Some(i) => (i, 2),
-            // A bodiless message without its final blank line (seen on UDP).
-            None => (buf.len(), 0),
-        },
-    };
+    let (head_len, body_start) = find_head_end(buf).unwrap_or((buf.len(), buf.len()));
     let head = std::str::from_utf8(&buf[..head_len]).map_err(|_| DialogParseError::Head)?;
-    let rest = buf.get(head_len + sep..).unwrap_or_default();
-    let mut lines = head.split('\n').map(|l| l.trim_end_matches('\r'));
+    let rest = buf.get(body_start..).unwrap_or_default();
+    let mut lines = unfold(head).into_iter();
     let first = lines.next().ok_or(DialogParseError::StartLine)?;
-    let start = start_line(first)?;
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for line in lines {
-        if line.starts_with([' ', '\t']) {
-            // Folded continuation (RFC 3261 §7.3.1): one space between the parts; a blank
-            // continuation adds nothing, so the value stays trimmed.
-            let more = line.trim();
-            if let Some((_, v)) = headers.last_mut()
-                && !more.is_empty()
-            {
-                if !v.is_empty() {
-                    v.push(' ');
-                }
-                v.push_str(more);
-            }
-            continue;
-        }
-        if let Some((n, v)) = line.split_once(':') {
-            headers.push((long_name(n), v.trim().to_string()));
-        }
-    }
+    let start = parse_start_line(first.trim_end()).map_err(|_| DialogParseError::StartLine)?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| {
+            let (n, v) = line.split_once(':')?;
+            Some((long_name(n), v.trim().to_string()))
+        })
+        .collect();
     let body = match headers
         .iter()
         .find(|(n, _)| n == "content-length")
@@ -123,35 +88,6 @@ pub fn parse(buf: &[u8]) -> Result<DialogMessage, DialogParseError> {
     })
 }
 
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
-fn start_line(line: &str) -> Result<StartLine, DialogParseError> {
-    let mut parts = line.splitn(3, ' ');
-    let a = parts.next().unwrap_or_default();
-    let b = parts.next().unwrap_or_default();
-    let c = parts.next().unwrap_or_default();
-    if a == "SIP/2.0" {
-        let status = b
-            .parse::<u16>()
-            .ok()
-            .filter(|s| (100..700).contains(s))
-            .ok_or(DialogParseError::StartLine)?;
-        return Ok(StartLine::Response {
-            status,
-            reason: c.to_string(),
-        });
-    }
-    if c == "SIP/2.0" && !a.is_empty() && a.bytes().all(super::is_token_byte) && !b.is_empty() {
-        return Ok(StartLine::Request {
-            method: a.to_string(),
-            uri: b.to_string(),
-        });
-    }
-    Err(DialogParseError::StartLine)
-}
-
 impl DialogMessage {
     /// The first value of a header (long lower-case name).
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -166,7 +102,7 @@ impl DialogMessage {
         self.headers
             .iter()
             .filter(|(n, _)| n == name)
-            .flat_map(|(_, v)| split_commas(v))
+            .flat_map(|(_, v)| split_commas(v).into_iter().map(str::to_string))
             .collect()
     }
 
@@ -223,27 +159,6 @@ impl DialogMessage {
     pub fn route_set(&self) -> Vec<String> {
         self.all("record-route").into_iter().rev().collect()
     }
-}
-
-/// Splits a header value at commas outside `<…>` and quoted strings.
-pub fn split_commas(value: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let (mut depth, mut quoted, mut start) = (0u32, false, 0usize);
-    for (i, ch) in value.char_indices() {
-        match ch {
-            '"' => quoted = !quoted,
-            '<' if !quoted => depth += 1,
-            '>' if !quoted => depth = depth.saturating_sub(1),
-            ',' if !quoted && depth == 0 => {
-                out.push(value[start..i].trim().to_string());
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(value[start..].trim().to_string());
-    out.retain(|v| !v.is_empty());
-    out
 }
 
 /// A header parameter (`;name=value`) outside the `<…>` of a name-addr.
@@ -306,15 +221,14 @@ pub struct DialogRequest<'a> {
 /// The request's bytes.
 pub fn format_request(r: &DialogRequest<'_>) -> Vec<u8> {
     let mut out = String::with_capacity(1024);
-    out.push_str(&format!("{} {} SIP/2.0\r\n", r.method, r.request_uri));
-    out.push_str(&format!(
-        "Via: SIP/2.0/{} {}:{};branch={};rport\r\n",
-        r.transport.via_token(),
-        host_of(r.sent_by),
-        r.sent_by.port(),
-        r.branch
-    ));
-    out.push_str("Max-Forwards: 70\r\n");
+    request_head(
+        &mut out,
+        r.method,
+        r.request_uri,
+        r.transport,
+        r.sent_by,
+        r.branch,
+    );
     for route in r.route {
         out.push_str(&format!("Route: {route}\r\n"));
     }

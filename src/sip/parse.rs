@@ -316,7 +316,7 @@ fn raw_via(value: &str) -> Option<ViaInfo> {
 }
 
 /// Splits a header value at commas outside quotes and brackets.
-fn split_commas(value: &str) -> Vec<&str> {
+pub(crate) fn split_commas(value: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let (mut depth, mut quoted, mut start) = (0i32, false, 0usize);
     for (i, c) in value.char_indices() {
@@ -336,7 +336,8 @@ fn split_commas(value: &str) -> Vec<&str> {
     out
 }
 
-fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
+/// A request or status line; the status line read by `ezk-sip-types`, codes 100–699 only.
+pub(crate) fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     let shown = || line.chars().take(80).collect::<String>();
     if line
         .get(..7)
@@ -388,7 +389,7 @@ pub(crate) fn find_head_end(buf: &[u8]) -> Option<(usize, usize)> {
 
 /// Physical lines joined into logical ones: a line starting with SP/HT continues the previous
 /// (RFC 3261 §7.3.1); the line break and leading whitespace become one space.
-fn unfold(head: &str) -> Vec<String> {
+pub(crate) fn unfold(head: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for raw in head.split('\n') {
         let line = raw.strip_suffix('\r').unwrap_or(raw);

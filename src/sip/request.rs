@@ -61,18 +61,37 @@ pub fn angle(uri: &str) -> String {
     }
 }
 
+/// The request line, our Via (with `rport`, RFC 3581) and Max-Forwards: how every request we
+/// send begins, in or out of a dialog.
+pub(crate) fn request_head(
+    out: &mut String,
+    method: &str,
+    request_uri: &str,
+    transport: SipTransport,
+    sent_by: SocketAddr,
+    branch: &str,
+) {
+    out.push_str(&format!("{method} {request_uri} SIP/2.0\r\n"));
+    out.push_str(&format!(
+        "Via: SIP/2.0/{} {}:{};branch={branch};rport\r\n",
+        transport.via_token(),
+        host_of(sent_by),
+        sent_by.port(),
+    ));
+    out.push_str("Max-Forwards: 70\r\n");
+}
+
 /// The request's bytes, `Content-Length: 0` and no body.
 pub fn format_request(r: &OutRequest<'_>) -> Vec<u8> {
     let mut out = String::with_capacity(640);
-    out.push_str(&format!("{} {} SIP/2.0\r\n", r.method, r.request_uri));
-    out.push_str(&format!(
-        "Via: SIP/2.0/{} {}:{};branch={};rport\r\n",
-        r.transport.via_token(),
-        host_of(r.sent_by),
-        r.sent_by.port(),
-        r.branch
-    ));
-    out.push_str("Max-Forwards: 70\r\n");
+    request_head(
+        &mut out,
+        r.method,
+        r.request_uri,
+        r.transport,
+        r.sent_by,
+        r.branch,
+    );
     out.push_str(&format!("From: {};tag={}\r\n", angle(r.from), r.from_tag));
     out.push_str(&format!("To: {}\r\n", angle(r.to)));
     out.push_str(&format!("Call-ID: {}\r\n", r.call_id));

@@ -24,6 +24,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::Code;
 
 use crate::support::otlp_client::*;
+use crate::support::otlp_sink::{prom_value, scrape};
 use crate::support::sidecar::{Sidecar, test_config};
 
 const PROTOBUF: &str = "application/x-protobuf";
@@ -407,4 +408,67 @@ async fn shutdown_with_stalled_clients_is_fast_and_clean() {
     let _ =
         tokio::time::timeout(Duration::from_secs(1), half_body.read_to_string(&mut reply)).await;
     assert!(reply.starts_with("HTTP/1.1 503"), "{reply}");
+}
+
+/// (g) A client that opens connections without end: past `max_connections` each new one is closed
+/// at once and counted, the connections already open keep being served, and a slot freed is
+/// usable again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_are_closed_and_counted_and_open_ones_still_served() {
+    const CAP: usize = 8;
+    let mut cfg = test_config(None);
+    cfg.receiver.max_connections = CAP;
+    let car = Sidecar::start(cfg, Arc::new(SystemClock)).await;
+    // One served HTTP/1.1 connection, kept open, then idle ones up to the cap.
+    let tcp = TcpStream::connect(car.http()).await.expect("connect");
+    let (mut kept, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .expect("http handshake");
+    tokio::spawn(conn);
+    let send = |kept: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>| {
+        kept.send_request(export_request(car.http(), &[]))
+    };
+    assert_eq!(send(&mut kept).await.expect("served").status(), 200);
+    let mut idle = Vec::new();
+    for _ in 1..CAP {
+        idle.push(TcpStream::connect(car.http()).await.expect("connect"));
+    }
+    // Give the acceptor time to take every one of them.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Past the cap: the TCP handshake completes (the kernel's backlog), then the server closes.
+    for _ in 0..3 {
+        let mut extra = TcpStream::connect(car.http()).await.expect("connect");
+        let mut buf = [0u8; 16];
+        let read = tokio::time::timeout(Duration::from_secs(2), extra.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "a connection past the cap must be closed at once: {read:?}"
+        );
+    }
+    assert_eq!(
+        send(&mut kept).await.expect("still served").status(),
+        200,
+        "an open connection is still served at the cap"
+    );
+    let text = scrape(car.endpoints.prometheus.unwrap()).await;
+    assert_eq!(
+        prom_value(
+            &text,
+            "callpulse_receiver_requests_refused_total",
+            &[("reason", "too_many_connections"), ("transport", "http")]
+        ),
+        Some(3.0),
+        "{text}"
+    );
+    // A freed slot is usable again; the gRPC listener has its own cap, untouched.
+    drop(idle.pop());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    http_bystander(car.http(), ANSWER_WITHIN)
+        .await
+        .expect("served after a slot was freed");
+    grpc_bystander(car.grpc(), ANSWER_WITHIN)
+        .await
+        .expect("grpc has its own cap");
+    drop(idle);
+    car.stop().await.expect("clean stop");
 }

@@ -58,6 +58,19 @@ impl Names {
     pub fn queue(&self, id: u32) -> (&'static str, String) {
         (label::QUEUE, self.queues.name(id).to_string())
     }
+
+    /// Values folded into `other` in every dimension since the last call.
+    pub fn take_overflowed(&mut self) -> u64 {
+        [
+            &mut self.pbxs,
+            &mut self.trunks,
+            &mut self.queues,
+            &mut self.codecs,
+        ]
+        .into_iter()
+        .map(LabelSet::take_overflowed)
+        .sum()
+    }
 }
 
 /// `num / den`, or no value when there is nothing to divide by (a gap, never 0).

@@ -27,6 +27,36 @@ fn unknown_trunks_fold_into_other_when_configured() {
 }
 
 #[test]
+fn trunks_past_the_series_cap_fold_into_other_and_each_fold_is_counted() {
+    let mut cfg = Config::default();
+    cfg.engine.max_series = 3;
+    let mut e = Engine::new(&cfg);
+    let mut rec = MemoryRecorder::default();
+    for i in 0..10 {
+        let call = cdr(
+            &format!("c{i}"),
+            Disposition::Answered,
+            60,
+            &format!("t{i}"),
+        );
+        e.on_event(&call, t(0), &mut rec);
+    }
+    e.tick_with(t(1), &mut rec);
+    assert_eq!(rec.counter(Metric::Calls, &[(label::TRUNK, "t2")]), 1);
+    assert_eq!(rec.counter(Metric::Calls, &[(label::TRUNK, "other")]), 7);
+    assert_eq!(
+        rec.counter(Metric::EngineDropped, &[(label::REASON, "label_overflow")]),
+        7
+    );
+    e.tick_with(t(2), &mut rec);
+    assert_eq!(
+        rec.counter(Metric::EngineDropped, &[(label::REASON, "label_overflow")]),
+        7,
+        "reported once"
+    );
+}
+
+#[test]
 fn registration_burst_fires_once_and_resolves_once() {
     use crate::alert::{AlertState, names};
     let mut e = engine();
