@@ -507,7 +507,9 @@ impl TargetProbe {
         d.remote_tag = ok.to_tag();
         d.remote_target = ok.remote_target();
         d.route = ok.route_set();
-        let invite_cseq = ok.cseq().map_or(d.cseq, |(n, _)| n);
+        // The ACK carries our INVITE's CSeq (RFC 3261 §13.2.2.4), not whatever number the 2xx
+        // claims: a peer's CSeq of 2^32 − 1 would otherwise overflow the BYE's below.
+        let invite_cseq = d.cseq;
         let ack = d.request("ACK", &d.branch(), invite_cseq, None, false);
         d.send(&ack).await.map_err(|e| format!("send ACK: {e}"))?;
         let bye_cseq = invite_cseq + 1;
