@@ -327,14 +327,8 @@ impl Shared {
         let Some(credentials) = msg.values(&auth_name).into_iter().next() else {
             return reply(challenge_status, challenges(false));
         };
-        let params = digest::digest_params(&credentials).unwrap_or_default();
-        let get = |n: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let answer = digest::Credentials::parse(&credentials);
+        let get = |n: &str| answer.get(n);
         let nonce = get("nonce");
         if !lock_std(&self.nonces).contains(&nonce) {
             // Not a nonce of ours (or forgotten): the answer may be right, the nonce is not.
@@ -353,17 +347,7 @@ impl Shared {
             stale: false,
         };
         let password = digest::Secret::new(r.password.clone());
-        let expected = digest::response(
-            &challenge,
-            &digest::AnswerInput {
-                username: &r.username,
-                password: &password,
-                method: "REGISTER",
-                uri: &get("uri"),
-                cnonce: &get("cnonce"),
-                nc: u32::from_str_radix(&get("nc"), 16).unwrap_or(0),
-            },
-        );
+        let expected = answer.expected(&challenge, &r.username, &password, "REGISTER");
         if get("username") != r.username || get("realm") != r.realm || get("response") != expected {
             self.stats.auth_failures.fetch_add(1, Ordering::SeqCst);
             return reply(challenge_status, challenges(false));

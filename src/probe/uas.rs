@@ -264,14 +264,8 @@ impl Uas {
     }
 
     fn check(&self, value: &str, user: &str, password: &str) -> bool {
-        let params = digest::digest_params(value).unwrap_or_default();
-        let get = |n: &str| {
-            params
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(n))
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        };
+        let answer = digest::Credentials::parse(value);
+        let get = |n: &str| answer.get(n);
         let challenge = digest::Challenge {
             realm: "callpulse.test".into(),
             nonce: self.nonce.clone(),
@@ -280,17 +274,7 @@ impl Uas {
             qop: digest::Qop::Auth,
             stale: false,
         };
-        let expected = digest::response(
-            &challenge,
-            &digest::AnswerInput {
-                username: user,
-                password: &digest::Secret::new(password),
-                method: "INVITE",
-                uri: &get("uri"),
-                cnonce: &get("cnonce"),
-                nc: u32::from_str_radix(&get("nc"), 16).unwrap_or(0),
-            },
-        );
+        let expected = answer.expected(&challenge, user, &digest::Secret::new(password), "INVITE");
         get("username") == user && get("nonce") == self.nonce && get("response") == expected
     }
 

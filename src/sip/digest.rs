@@ -288,6 +288,49 @@ pub fn authorization(ch: &Challenge, input: &AnswerInput<'_>) -> String {
     out
 }
 
+/// A received `Authorization`/`Proxy-Authorization` answer, read for checking: what a server
+/// (the test peers, the fuzz targets) needs to recompute the response it must carry.
+#[derive(Debug, Clone, Default)]
+pub struct Credentials(Vec<(String, String)>);
+
+impl Credentials {
+    /// The answer's parameters; none when it is not a Digest answer.
+    pub fn parse(value: &str) -> Self {
+        Credentials(digest_params(value).unwrap_or_default())
+    }
+
+    /// A parameter by name (case-insensitive), empty when absent.
+    pub fn get(&self, name: &str) -> String {
+        self.0
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default()
+    }
+
+    /// The response a client knowing `password` must have sent to `challenge` for `method`,
+    /// over the `uri`, `cnonce` and `nc` this answer names.
+    pub fn expected(
+        &self,
+        challenge: &Challenge,
+        username: &str,
+        password: &Secret,
+        method: &str,
+    ) -> String {
+        response(
+            challenge,
+            &AnswerInput {
+                username,
+                password,
+                method,
+                uri: &self.get("uri"),
+                cnonce: &self.get("cnonce"),
+                nc: u32::from_str_radix(&self.get("nc"), 16).unwrap_or(0),
+            },
+        )
+    }
+}
+
 /// The parameters of a `Digest …` credentials or challenge value (names as written, values
 /// unquoted), for peers that check an answer (the test registrar). `None` when it is not Digest
 /// or does not parse.
