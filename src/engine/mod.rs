@@ -46,6 +46,10 @@ pub trait Recorder: Send {
     fn record(&mut self, metric: Metric, value: f64, labels: &[(&'static str, &str)]);
     /// Emits an alert transition (once per transition).
     fn alert(&mut self, transition: &AlertTransition);
+    /// Called by the engine at the end of every tick and before it stops: a recorder that sums
+    /// counter adds in memory hands them on here, so what it holds back is at most one tick old
+    /// and nothing is lost at shutdown.
+    fn flush(&mut self) {}
 }
 
 /// One gauge value.

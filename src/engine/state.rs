@@ -353,6 +353,7 @@ impl Engine {
             }
             self.last_eval = Some(now);
         }
+        rec.flush();
         self.snapshot = Arc::new(self.gauges(now));
         self.snapshot.clone()
     }

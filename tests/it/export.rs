@@ -397,6 +397,7 @@ async fn http_protobuf_delta_exports_per_interval_increments() {
     rec.record(Metric::QueueWaitTime, 12.0, &[(label::QUEUE, "sales")]);
     r.stats
         .count_records(ReceiverTransport::Http, RecordOutcome::Accepted, 10);
+    rec.flush(); // counter adds wait for the engine's tick
     r.telemetry.force_flush();
     sink.wait_until(WAIT, |s| {
         s.points("voip.registration.attempts", reg).len() == 1
@@ -407,6 +408,7 @@ async fn http_protobuf_delta_exports_per_interval_increments() {
     rec.record(Metric::QueueWaitTime, 30.0, &[(label::QUEUE, "sales")]);
     r.stats
         .count_records(ReceiverTransport::Http, RecordOutcome::Accepted, 4);
+    rec.flush(); // counter adds wait for the engine's tick
     r.telemetry.force_flush();
     sink.wait_until(WAIT, |s| {
         s.points("voip.registration.attempts", reg).len() == 2
@@ -543,6 +545,7 @@ async fn prometheus_renders_every_catalogue_metric_by_its_standard_name() {
         }
     }
     r.gauges.send_replace(snapshot(gauges));
+    rec.flush(); // counter adds wait for the engine's tick
     let text = scrape(r.telemetry.prometheus_addr().unwrap()).await;
     let samples = parse_prometheus(&text);
 
@@ -650,6 +653,7 @@ async fn verbose_console_prints_every_series_and_alerts() {
     rec.record(Metric::CallDuration, 60.0, &[(label::PBX, "pbx-a")]);
     rec.record(Metric::CallDuration, 120.0, &[(label::PBX, "pbx-a")]);
     rec.alert(&transition(AlertState::Firing, Severity::Warning));
+    rec.flush(); // counter adds wait for the engine's tick
     t.force_flush();
     let text = out.contents();
     assert!(
@@ -761,6 +765,7 @@ async fn issue_12_default_console_is_one_readable_screen() {
     alert.threshold = 0.05;
     alert.body = "Registration failure ratio on pbx 'pbx-a' is 15.1%, above 5.0% over 5m".into();
     rec.alert(&alert);
+    rec.flush(); // counter adds wait for the engine's tick
     t.force_flush();
     let text = out.contents();
     let lines: Vec<&str> = text.lines().collect();
