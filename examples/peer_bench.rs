@@ -25,7 +25,9 @@
 //! Options: `--rounds N` (3), `--seconds S` (counted window, 8), `--warmup S` (2),
 //! `--rotel PATH` (default: the `rotel-agent` in `.venv`), `--callpulse PATH`, `--loadgen PATH`
 //! (default: beside this binary), `--phases 10k,max1,max16`, `--baseline PATH` (a second
-//! callpulse binary run as a third peer, A B C A B C, for before/after figures).
+//! callpulse binary run as a third peer, A B C A B C, for before/after figures),
+//! `--baseline-workers N` (run the baseline — by default the same binary as `--callpulse` —
+//! with `TOKIO_WORKER_THREADS=N`, to see what more tokio workers change).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -50,6 +52,10 @@ fn arg(name: &str, default: &str) -> String {
         .and_then(|i| args.get(i + 1))
         .cloned()
         .unwrap_or_else(|| default.to_string())
+}
+
+fn args_has(name: &str) -> bool {
+    std::env::args().any(|a| a == name)
 }
 
 #[derive(Clone, Copy, PartialEq, Debug)]
@@ -97,6 +103,8 @@ impl Phase {
 struct Paths {
     callpulse: PathBuf,
     baseline: Option<PathBuf>,
+    /// `TOKIO_WORKER_THREADS` for the baseline peer.
+    baseline_workers: Option<String>,
     rotel: PathBuf,
     loadgen: PathBuf,
     dir: PathBuf,
@@ -131,6 +139,10 @@ fn start(peer: Peer, paths: &Paths) -> Child {
             };
             let mut c = Command::new(binary);
             c.arg("run").arg("--config").arg(config);
+            c.env_remove("TOKIO_WORKER_THREADS");
+            if let (Peer::Baseline, Some(n)) = (peer, &paths.baseline_workers) {
+                c.env("TOKIO_WORKER_THREADS", n);
+            }
             c
         }
         Peer::Rotel => {
@@ -387,7 +399,17 @@ fn main() {
         )),
         baseline: Some(arg("--baseline", ""))
             .filter(|b| !b.is_empty())
-            .map(PathBuf::from),
+            .map(PathBuf::from)
+            .or_else(|| {
+                // Workers alone: the baseline is the same binary with more workers.
+                args_has("--baseline-workers").then(|| {
+                    PathBuf::from(arg(
+                        "--callpulse",
+                        &exe_dir.join("../callpulse").to_string_lossy(),
+                    ))
+                })
+            }),
+        baseline_workers: Some(arg("--baseline-workers", "")).filter(|n| !n.is_empty()),
         rotel: PathBuf::from(arg("--rotel", &find_rotel().to_string_lossy())),
         loadgen: PathBuf::from(arg("--loadgen", &exe_dir.join("loadgen").to_string_lossy())),
         dir: std::env::temp_dir().join(format!("peer_bench-{}", std::process::id())),
