@@ -53,6 +53,17 @@ const SHUTDOWN_LINGER: Duration = Duration::from_millis(1500);
 /// alone.
 pub type NormalizeFn = fn(&ExportLogsServiceRequest, &[SourceConfig]) -> Normalized;
 
+/// How [`Ingest`] maps requests.
+#[derive(Clone, Copy)]
+enum Normalizer {
+    /// The presets: an encoded request is read in place
+    /// ([`crate::normalize::normalize_encoded`]), a decoded one mapped by
+    /// [`crate::normalize::normalize_request`].
+    Presets,
+    /// Another mapping (tests, benchmarks): encoded requests are decoded by `prost` for it.
+    Custom(NormalizeFn),
+}
+
 /// Fuzzing hook (`fuzz/fuzz_targets/gunzip.rs`): the OTLP/HTTP receiver's bounded gunzip,
 /// with the refusal as text. Not part of the API.
 #[doc(hidden)]
@@ -153,15 +164,7 @@ pub async fn start(
     stats: Arc<SelfStats>,
     shutdown: CancellationToken,
 ) -> Result<ReceiverHandle, ReceiverError> {
-    start_with_normalizer(
-        cfg,
-        sources,
-        crate::normalize::normalize_request,
-        tx,
-        stats,
-        shutdown,
-    )
-    .await
+    start_with(cfg, sources, Normalizer::Presets, tx, stats, shutdown).await
 }
 
 /// [`start`] with another mapping: lets tests and benchmarks drive the transport with records
@@ -170,6 +173,25 @@ pub async fn start_with_normalizer(
     cfg: &ReceiverConfig,
     sources: Arc<[SourceConfig]>,
     normalize: NormalizeFn,
+    tx: mpsc::Sender<EngineInput>,
+    stats: Arc<SelfStats>,
+    shutdown: CancellationToken,
+) -> Result<ReceiverHandle, ReceiverError> {
+    start_with(
+        cfg,
+        sources,
+        Normalizer::Custom(normalize),
+        tx,
+        stats,
+        shutdown,
+    )
+    .await
+}
+
+async fn start_with(
+    cfg: &ReceiverConfig,
+    sources: Arc<[SourceConfig]>,
+    normalize: Normalizer,
     tx: mpsc::Sender<EngineInput>,
     stats: Arc<SelfStats>,
     shutdown: CancellationToken,
@@ -359,7 +381,7 @@ impl Edge {
 /// The transport-independent part of one export: normalise, hand over, count, answer.
 pub(crate) struct Ingest {
     sources: Arc<[SourceConfig]>,
-    normalize: NormalizeFn,
+    normalize: Normalizer,
     tx: mpsc::Sender<EngineInput>,
     stats: Arc<SelfStats>,
     /// Most events queued for the engine at once (the engine releases them as it takes them).
@@ -392,11 +414,47 @@ impl Ingest {
         req: &ExportLogsServiceRequest,
         peer: Option<SocketAddr>,
     ) -> IngestOutcome {
-        let normalized = (self.normalize)(req, &self.sources);
+        let normalized = match self.normalize {
+            Normalizer::Presets => crate::normalize::normalize_request(req, &self.sources),
+            Normalizer::Custom(f) => f(req, &self.sources),
+        };
+        self.deliver(transport, normalized, record_count(req), peer)
+    }
+
+    /// [`Self::ingest`] of an encoded `ExportLogsServiceRequest`, read in place where it can be
+    /// (see `otlp_wire`); `Err` when `prost` cannot decode it (the whole request is refused).
+    pub(crate) fn ingest_encoded(
+        &self,
+        transport: ReceiverTransport,
+        bytes: &[u8],
+        peer: Option<SocketAddr>,
+    ) -> Result<IngestOutcome, prost::DecodeError> {
+        match self.normalize {
+            Normalizer::Presets => {
+                let (normalized, records) =
+                    crate::normalize::normalize_encoded(bytes, &self.sources)?;
+                Ok(self.deliver(transport, normalized, records, peer))
+            }
+            Normalizer::Custom(_) => {
+                let req = <ExportLogsServiceRequest as prost::Message>::decode(bytes)?;
+                Ok(self.ingest(transport, &req, peer))
+            }
+        }
+    }
+
+    /// Sends a request's events to the engine without waiting, counts its `records`, builds
+    /// the answer.
+    fn deliver(
+        &self,
+        transport: ReceiverTransport,
+        normalized: Normalized,
+        records: u64,
+        peer: Option<SocketAddr>,
+    ) -> IngestOutcome {
         // Records, not events: a preset can make several events of one record (Kamailio's
         // answered INVITE is a start and an answer) or one of several (Asterisk's CDR rows of
         // a queue call), and every record is exactly one of accepted, invalid or ignored.
-        let accepted = record_count(req)
+        let accepted = records
             .saturating_sub(normalized.invalid)
             .saturating_sub(normalized.ignored);
         if !normalized.events.is_empty() {
@@ -418,7 +476,6 @@ impl Ingest {
             if let Some(reason) = refused {
                 // The client retries the whole request, so every record of it is refused now
                 // and counted again under its real outcome when it comes back.
-                let records = record_count(req);
                 self.stats
                     .count_records(transport, RecordOutcome::Refused, records);
                 debug!(
@@ -548,7 +605,7 @@ mod tests {
         let stats = Arc::new(SelfStats::default());
         let ingest = Ingest {
             sources: Arc::from(Vec::new()),
-            normalize: fake,
+            normalize: Normalizer::Custom(fake),
             tx,
             stats: Arc::clone(&stats),
             queue_events: 1_000,
