@@ -24,6 +24,8 @@ mod detect;
 mod freeswitch_event;
 mod freeswitch_json_cdr;
 mod generic;
+#[cfg(test)]
+mod in_place_tests;
 mod kamailio_acc;
 
 use std::borrow::Cow;
@@ -603,6 +605,14 @@ mod tests {
         }
     }
 
+    /// [`normalize_request`], asserting the in-place path agrees.
+    fn checked(req: &ExportLogsServiceRequest, sources: &[SourceConfig]) -> Normalized {
+        let want = normalize_request(req, sources);
+        let bytes = req.encode_to_vec();
+        assert_eq!(fuzz_normalize_view(&bytes, sources).as_ref(), Some(&want));
+        want
+    }
+
     fn cdr(id: &str, disposition: &str) -> LogRecord {
         rec(
             "voip.cdr",
@@ -668,7 +678,7 @@ mod tests {
                 rec("app.started", vec![]),
             ],
         );
-        let n = normalize_request(&req, &[]);
+        let n = checked(&req, &[]);
         let ids: Vec<_> = n
             .events
             .iter()
@@ -693,7 +703,7 @@ mod tests {
         r.observed_time_unix_nano = 2_000_000_000;
         let mut none = cdr("b", "answered");
         none.time_unix_nano = 0;
-        let n = normalize_request(&request(vec![], vec![cdr("x", "failed"), r, none]), &[]);
+        let n = checked(&request(vec![], vec![cdr("x", "failed"), r, none]), &[]);
         let times: Vec<_> = n.events.iter().map(|e| e.meta.time).collect();
         assert_eq!(
             times,
@@ -728,7 +738,7 @@ mod tests {
                 ),
             ],
         );
-        let n = normalize_request(&req, &[]);
+        let n = checked(&req, &[]);
         assert_eq!(n.events.len(), 2);
         assert_eq!(
             n.events[0].kind,
