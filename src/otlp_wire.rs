@@ -773,6 +773,24 @@ mod tests {
     }
 
     #[test]
+    fn ten_byte_varints_as_prost_reads_them() {
+        let good = request().encode_to_vec();
+        let with = |last: u8| {
+            let mut b = good.clone();
+            b.push(0x78); // tag 15, varint: unknown
+            b.extend([0xff; 9]);
+            b.push(last);
+            b
+        };
+        let max = with(0x01);
+        assert!(ExportLogsServiceRequest::decode(&max[..]).is_ok());
+        assert!(LogsView::parse(&max).is_some());
+        let over = with(0x02);
+        assert!(ExportLogsServiceRequest::decode(&over[..]).is_err());
+        assert!(LogsView::parse(&over).is_none());
+    }
+
+    #[test]
     fn nesting_past_the_depth_declines() {
         let mut v = any(Value::IntValue(1));
         for _ in 0..20 {
