@@ -3,7 +3,8 @@
 //! The native PBX inputs (`ami`, `esl`, sharing `native`) connect out to a PBX instead and feed
 //! the same presets.
 //!
-//! Both servers share one [`Ingest`] core: normalise the decoded request, `try_send` the events to
+//! Both servers share one [`Ingest`] core: normalise the request (a protobuf body read in place,
+//! see `otlp_wire`; a JSON one decoded into `prost` types), `try_send` the events to
 //! the engine (never wait: a full queue is answered with a retryable refusal), count every
 //! record's outcome in [`SelfStats`] and build the OTLP (partial) success. One byte budget caps the
 //! request bodies held at once, charged as bytes arrive and never waited for (see `limits`), and
