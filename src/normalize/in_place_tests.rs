@@ -381,84 +381,179 @@ fn fixed64(tag: u32, v: u64) -> Vec<u8> {
     [key(tag, 1), v.to_le_bytes().to_vec()].concat()
 }
 
-/// A request built field by field, `extra` appended to every message, fields in the order
-/// given (so the odd orders prost accepts can be written).
-fn hand_request(extra: &[u8], reversed: bool) -> Vec<u8> {
-    let join = |mut parts: Vec<Vec<u8>>| {
+/// A request built field by field, `extra(message)` appended to every message of that kind
+/// (`request`, `resource_logs`, `resource`, `entity`, `scope_logs`, `scope`, `record`, `kv`,
+/// `any`, `array`, `kvlist`), fields in the order given (so the odd orders prost accepts can be
+/// written).
+fn hand_request_with(extra: &dyn Fn(&str) -> Vec<u8>, reversed: bool) -> Vec<u8> {
+    let join = |level: &str, mut parts: Vec<Vec<u8>>| {
         if reversed {
             parts.reverse();
         }
-        parts.push(extra.to_vec());
+        parts.push(extra(level));
         parts.concat()
     };
-    let str_value = |v: &str| join(vec![ld(1, v.as_bytes())]);
-    let attr = |k: &str, v: Vec<u8>| join(vec![ld(1, k.as_bytes()), ld(2, &v)]);
-    let record = join(vec![
-        fixed64(1, 1_700_000_000_000_000_000),
-        vi(2, 9),
-        ld(3, b"INFO"),
-        ld(5, &str_value("body")),
-        ld(6, &attr("voip.call.id", str_value("h1"))),
-        ld(6, &attr("voip.call.disposition", str_value("busy"))),
-        ld(
-            6,
-            &attr(
-                "voip.call.duration",
-                join(vec![fixed64(4, 12.5f64.to_bits())]),
+    let value = |field: Vec<u8>| join("any", vec![field]);
+    let str_value = |v: &str| value(ld(1, v.as_bytes()));
+    let attr = |k: &str, v: Vec<u8>| join("kv", vec![ld(1, k.as_bytes()), ld(2, &v)]);
+    let array = join("array", vec![ld(1, &str_value("a"))]);
+    let kvlist = join("kvlist", vec![ld(1, &attr("k", str_value("v")))]);
+    let record = join(
+        "record",
+        vec![
+            fixed64(1, 1_700_000_000_000_000_000),
+            vi(2, 9),
+            ld(3, b"INFO"),
+            ld(5, &str_value("body")),
+            ld(6, &attr("voip.call.id", str_value("h1"))),
+            ld(6, &attr("voip.call.disposition", str_value("busy"))),
+            ld(
+                6,
+                &attr("voip.call.duration", value(fixed64(4, 12.5f64.to_bits()))),
             ),
+            ld(6, &attr("sip.response.status_code", value(vi(3, 486)))),
+            ld(6, &attr("x.bool", value(vi(2, 2)))),
+            ld(6, &attr("x.bytes", value(ld(7, &[0xff])))),
+            ld(6, &attr("x.idx", value(vi(8, u64::MAX)))),
+            ld(6, &attr("x.arr", value(ld(5, &array)))),
+            ld(6, &attr("x.kv", value(ld(6, &kvlist)))),
+            ld(6, &join("kv", vec![ld(1, b"no.value")])),
+            vi(7, 1),
+            [key(8, 5), vec![1, 0, 0, 0]].concat(),
+            ld(9, &[1; 16]),
+            ld(10, &[2; 8]),
+            fixed64(11, 5),
+            ld(12, b"voip.cdr"),
+        ],
+    );
+    let scope = join(
+        "scope",
+        vec![
+            ld(1, b"scope"),
+            ld(2, b"1.0"),
+            ld(3, &attr("a", str_value("b"))),
+            vi(4, 0),
+        ],
+    );
+    let entity = join(
+        "entity",
+        vec![
+            ld(1, b"url"),
+            ld(2, b"service"),
+            ld(3, b"id"),
+            ld(3, b"id2"),
+            ld(4, b"d"),
+        ],
+    );
+    let resource = join(
+        "resource",
+        vec![
+            ld(1, &attr("service.instance.id", str_value("pbx-9"))),
+            vi(2, 3),
+            ld(3, &entity),
+        ],
+    );
+    let scope_logs = join(
+        "scope_logs",
+        vec![ld(1, &scope), ld(2, &record), ld(2, &record), ld(3, b"u")],
+    );
+    let resource_logs = join(
+        "resource_logs",
+        vec![ld(1, &resource), ld(2, &scope_logs), ld(3, b"u")],
+    );
+    join(
+        "request",
+        vec![ld(1, &resource_logs), ld(1, &resource_logs)],
+    )
+}
+
+/// [`hand_request_with`] the same `extra` in every message.
+fn hand_request(extra: &[u8], reversed: bool) -> Vec<u8> {
+    hand_request_with(&|_| extra.to_vec(), reversed)
+}
+
+/// A well-formed field of `tag` with wire type `wire` (0, 1, 2 or 5).
+fn field_of(tag: u32, wire: u8) -> Vec<u8> {
+    match wire {
+        0 => vi(tag, 1),
+        1 => fixed64(tag, 1),
+        2 => ld(tag, b""),
+        _ => [key(tag, 5), vec![0; 4]].concat(),
+    }
+}
+
+#[test]
+fn a_known_field_with_another_wire_type_is_refused_as_prost_refuses_it() {
+    // Each message's known fields and their wire types.
+    let known: [(&str, &[(u32, u8)]); 10] = [
+        ("request", &[(1, 2)]),
+        ("resource_logs", &[(1, 2), (2, 2), (3, 2)]),
+        ("resource", &[(1, 2), (2, 0), (3, 2)]),
+        ("entity", &[(1, 2), (2, 2), (3, 2), (4, 2)]),
+        ("scope_logs", &[(1, 2), (2, 2), (3, 2)]),
+        ("scope", &[(1, 2), (2, 2), (3, 2), (4, 0)]),
+        (
+            "record",
+            &[
+                (1, 1),
+                (2, 0),
+                (3, 2),
+                (5, 2),
+                (6, 2),
+                (7, 0),
+                (8, 5),
+                (9, 2),
+                (10, 2),
+                (11, 1),
+                (12, 2),
+            ],
         ),
-        ld(6, &attr("sip.response.status_code", join(vec![vi(3, 486)]))),
-        ld(6, &attr("x.bool", join(vec![vi(2, 2)]))),
-        ld(6, &attr("x.bytes", join(vec![ld(7, &[0xff])]))),
-        ld(6, &attr("x.idx", join(vec![vi(8, u64::MAX)]))),
-        ld(
-            6,
-            &attr(
-                "x.arr",
-                join(vec![ld(5, &join(vec![ld(1, &str_value("a"))]))]),
-            ),
-        ),
-        ld(
-            6,
-            &attr(
-                "x.kv",
-                join(vec![ld(6, &join(vec![ld(1, &attr("k", str_value("v")))]))]),
-            ),
-        ),
-        ld(6, &join(vec![ld(1, b"no.value")])),
-        vi(7, 1),
-        [key(8, 5), vec![1, 0, 0, 0]].concat(),
-        ld(9, &[1; 16]),
-        ld(10, &[2; 8]),
-        fixed64(11, 5),
-        ld(12, b"voip.cdr"),
-    ]);
-    let scope = join(vec![
-        ld(1, b"scope"),
-        ld(2, b"1.0"),
-        ld(3, &attr("a", str_value("b"))),
-        vi(4, 0),
-    ]);
-    let entity = join(vec![
-        ld(1, b"url"),
-        ld(2, b"service"),
-        ld(3, b"id"),
-        ld(3, b"id2"),
-        ld(4, b"d"),
-    ]);
-    let resource = join(vec![
-        ld(1, &attr("service.instance.id", str_value("pbx-9"))),
-        vi(2, 3),
-        ld(3, &entity),
-    ]);
-    let scope_logs = join(vec![
-        ld(1, &scope),
-        ld(2, &record),
-        ld(2, &record),
-        ld(3, b"u"),
-    ]);
-    let resource_logs = join(vec![ld(1, &resource), ld(2, &scope_logs), ld(3, b"u")]);
-    join(vec![ld(1, &resource_logs), ld(1, &resource_logs)])
+        ("kv", &[(1, 2), (2, 2), (3, 0)]),
+        ("array", &[(1, 2)]),
+        ("kvlist", &[(1, 2)]),
+    ];
+    for (level, fields) in known {
+        for &(tag, right) in fields {
+            for wire in [0u8, 1, 2, 5].into_iter().filter(|&w| w != right) {
+                let bytes = hand_request_with(
+                    &|l| {
+                        if l == level {
+                            field_of(tag, wire)
+                        } else {
+                            Vec::new()
+                        }
+                    },
+                    false,
+                );
+                assert!(
+                    ExportLogsServiceRequest::decode(&bytes[..]).is_err(),
+                    "{level} {tag} {wire}"
+                );
+                assert!(!same(&bytes, &[]), "{level} {tag} {wire}");
+            }
+        }
+    }
+    // An `AnyValue` holds one member; a known tag with another wire type in an empty one.
+    for (tag, right) in [
+        (1, 2),
+        (2, 0),
+        (3, 0),
+        (4, 1),
+        (5, 2),
+        (6, 2),
+        (7, 2),
+        (8, 0),
+    ] {
+        for wire in [0u8, 1, 2, 5].into_iter().filter(|&w| w != right) {
+            let kv = [ld(1, b"voip.call.id"), ld(2, &field_of(tag, wire))].concat();
+            let bytes = ld(
+                1,
+                &ld(2, &ld(2, &[ld(12, b"voip.cdr"), ld(6, &kv)].concat())),
+            );
+            assert!(ExportLogsServiceRequest::decode(&bytes[..]).is_err());
+            assert!(!same(&bytes, &[]), "any {tag} {wire}");
+        }
+    }
 }
 
 #[test]
