@@ -13,7 +13,8 @@
 //!   SDK really aggregates every measurement — the shape of the default configuration.
 //!
 //! Single-thread stages (decode, decode + normalize, decode + normalize + engine) are printed too,
-//! to tell where the time goes. Every stage reports records per wall second (what neighbours on
+//! to tell where the time goes, with the receiver's own path next to them: the request read in
+//! place and normalised (`normalize_encoded`, `otlp_wire`) against `prost` decode (+ normalize). Every stage reports records per wall second (what neighbours on
 //! a shared machine depress) and per CPU second used (`/proc/.../stat`, 10 ms ticks; for the full
 //! path the whole process, clients included).
 //!
@@ -310,6 +311,34 @@ fn single_thread_rate(
     )
 }
 
+/// Records per second of `stage` run over the encoded bodies on one thread for `MEASURE`.
+fn single_thread_bytes_rate(bodies: &[Bytes], mut stage: impl FnMut(&[u8]) -> usize) -> Rate {
+    let mut records = 0u64;
+    let ticks = cpu_ticks("thread-self");
+    let start = std::time::Instant::now();
+    let mut i = 0usize;
+    while start.elapsed() < MEASURE {
+        for _ in 0..DISTINCT_REQUESTS {
+            records += stage(&bodies[i % bodies.len()]) as u64;
+            i += 1;
+        }
+    }
+    rate(
+        records,
+        start.elapsed().as_secs_f64(),
+        cpu_ticks("thread-self") - ticks,
+    )
+}
+
+/// Read in place + normalize: what the receiver runs (`normalize_encoded`).
+fn in_place_rate(bodies: &[Bytes]) -> Rate {
+    single_thread_bytes_rate(bodies, |bytes| {
+        let (n, _) = callpulse::normalize::normalize_encoded(bytes, &[]).expect("decodes");
+        std::hint::black_box(&n);
+        n.events.len()
+    })
+}
+
 /// Decode only.
 fn decode_rate(bodies: &[Bytes]) -> Rate {
     single_thread_rate(bodies, |req| {
@@ -469,20 +498,28 @@ async fn full_path(bodies: &Arc<Vec<Bytes>>, kind: RecorderKind) -> FullPath {
         Arc::clone(&stats),
     ));
     let shutdown = CancellationToken::new();
-    let normalize: callpulse::receiver::NormalizeFn = if kind == RecorderKind::TransportOnly {
-        |_, _| callpulse::normalize::Normalized::default()
+    // Transport only: a mapping that returns nothing (the receiver decodes with `prost` for it);
+    // otherwise the receiver as it runs, reading requests in place.
+    let handle = if kind == RecorderKind::TransportOnly {
+        callpulse::receiver::start_with_normalizer(
+            &rcfg,
+            Arc::from(Vec::new()),
+            |_, _| callpulse::normalize::Normalized::default(),
+            tx,
+            Arc::clone(&stats),
+            shutdown.clone(),
+        )
+        .await
     } else {
-        callpulse::normalize::normalize_request
-    };
-    let handle = callpulse::receiver::start_with_normalizer(
-        &rcfg,
-        Arc::from(Vec::new()),
-        normalize,
-        tx,
-        Arc::clone(&stats),
-        shutdown.clone(),
-    )
-    .await
+        callpulse::receiver::start(
+            &rcfg,
+            Arc::from(Vec::new()),
+            tx,
+            Arc::clone(&stats),
+            shutdown.clone(),
+        )
+        .await
+    }
     .expect("receiver starts");
     let addr = handle.grpc_addr.expect("grpc addr");
 
@@ -604,7 +641,7 @@ fn loadavg() -> String {
 }
 
 /// `INGEST_PROFILE=<stage>[,<stage>…]`: runs these stages alone, for a profiler to attach to
-/// (`decode`, `normalize`, `engine-null`, `engine-otel`, `transport`, `full-null`, `full-otel`,
+/// (`decode`, `normalize`, `in-place`, `engine-null`, `engine-otel`, `transport`, `full-null`, `full-otel`,
 /// `full-otel-prom`).
 async fn profile(stage: &str, bodies: &Arc<Vec<Bytes>>) {
     let b = Arc::clone(bodies);
@@ -613,6 +650,9 @@ async fn profile(stage: &str, bodies: &Arc<Vec<Bytes>>) {
             .await
             .expect("stage"),
         "normalize" => tokio::task::spawn_blocking(move || normalize_rate(&b))
+            .await
+            .expect("stage"),
+        "in-place" => tokio::task::spawn_blocking(move || in_place_rate(&b))
             .await
             .expect("stage"),
         "engine-null" => tokio::task::spawn_blocking(move || engine_rate(&b, &mut NullRecorder))
@@ -673,7 +713,8 @@ async fn run() {
     );
     // Stages are interleaved round by round so that a neighbour's burst on this shared machine
     // hits every stage alike; each stage's figure is its best round (least disturbed).
-    let (mut decode, mut normalize, mut engine_null, mut engine_otel) = Default::default();
+    let (mut decode, mut normalize, mut in_place, mut engine_null, mut engine_otel) =
+        Default::default();
     let kinds = [
         RecorderKind::TransportOnly,
         RecorderKind::Null,
@@ -686,10 +727,11 @@ async fn run() {
         .collect();
     for _ in 0..ROUNDS {
         let b = Arc::clone(&bodies);
-        let (d, n, e) = tokio::task::spawn_blocking(move || {
+        let (d, n, p, e) = tokio::task::spawn_blocking(move || {
             (
                 decode_rate(&b),
                 normalize_rate(&b),
+                in_place_rate(&b),
                 engine_rate(&b, &mut NullRecorder),
             )
         })
@@ -697,6 +739,7 @@ async fn run() {
         .expect("single-thread stages");
         push(&mut decode, d);
         push(&mut normalize, n);
+        push(&mut in_place, p);
         push(&mut engine_null, e);
         let (telemetry, mut rec) = otel_recorder().await;
         let b = Arc::clone(&bodies);
@@ -725,6 +768,10 @@ async fn run() {
     println!(
         "1 thread  decode + normalize:                    {}",
         normalize.show()
+    );
+    println!(
+        "1 thread  in place (otlp_wire) + normalize:      {}",
+        in_place.show()
     );
     println!(
         "1 thread  decode + normalize + engine, null:     {}",
@@ -770,6 +817,12 @@ async fn run() {
         100.0 * normalize.best() / d,
         100.0 * engine_null.best() / d,
         100.0 * engine_otel.best() / d
+    );
+    println!(
+        "  1-thread CPU per record: prost decode + normalize {:.2} µs, in place + normalize {:.2} µs ({:.1} % of decode only's rate)",
+        1e6 / normalize.cpu(),
+        1e6 / in_place.cpu(),
+        100.0 * in_place.best() / d
     );
     println!(
         "  1-thread CPU per record: decode {:.2} µs, + normalize {:.2} µs, + engine {:.2} µs, + otel recorder {:.2} µs",

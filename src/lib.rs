@@ -17,6 +17,7 @@ pub mod event;
 pub mod export;
 pub mod metrics;
 pub mod normalize;
+mod otlp_wire;
 pub mod probe;
 pub mod quality;
 pub mod receiver;

@@ -3,12 +3,18 @@
 //! value ([`Problem`], [`Invalid`]); knows no event names.
 //!
 //! An empty string reads as absent (CSV and key=value parsers deliver missing fields as `""`).
+//!
+//! The readers take any value that converts to an [`AnyRef`]: a `prost` `&AnyValue` (the native
+//! presets, the JSON path) or a value read in place from the wire (`otlp_wire`), so both ways in
+//! share one set of rules and messages.
 
 use std::borrow::Cow;
 use std::fmt;
 use std::time::Duration;
 
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+
+pub(crate) use crate::otlp_wire::AnyRef;
 
 /// Why one value could not be read.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,18 +92,8 @@ impl fmt::Display for Invalid {
 }
 
 /// The OTLP type name of a value, for messages.
-pub(crate) fn kind(v: &AnyValue) -> &'static str {
-    match &v.value {
-        None => "an empty value",
-        Some(Value::StringValue(_)) => "string",
-        Some(Value::BoolValue(_)) => "bool",
-        Some(Value::IntValue(_)) => "int",
-        Some(Value::DoubleValue(_)) => "double",
-        Some(Value::ArrayValue(_)) => "array",
-        Some(Value::KvlistValue(_)) => "kvlist",
-        Some(Value::BytesValue(_)) => "bytes",
-        Some(Value::StringValueStrindex(_)) => "string index",
-    }
+pub(crate) fn kind<'a>(v: impl Into<AnyRef<'a>>) -> &'static str {
+    v.into().type_name()
 }
 
 /// Shortens an input value for a message (64 characters at most).
@@ -117,43 +113,43 @@ fn bad(expected: &'static str, value: &str) -> Problem {
 
 /// A string (an int, a double or a bool is rendered as text). `None` for an empty string or
 /// an empty value.
-pub(crate) fn text(v: &AnyValue) -> Result<Option<Cow<'_, str>>, Problem> {
-    match &v.value {
-        Some(Value::StringValue(s)) if s.is_empty() => Ok(None),
-        Some(Value::StringValue(s)) => Ok(Some(Cow::Borrowed(s.as_str()))),
-        Some(Value::IntValue(i)) => Ok(Some(Cow::Owned(i.to_string()))),
-        Some(Value::DoubleValue(d)) if d.is_finite() && d.fract() == 0.0 && d.abs() < 1e15 => {
+pub(crate) fn text<'a>(v: impl Into<AnyRef<'a>>) -> Result<Option<Cow<'a, str>>, Problem> {
+    match v.into() {
+        AnyRef::Str("") => Ok(None),
+        AnyRef::Str(s) => Ok(Some(Cow::Borrowed(s))),
+        AnyRef::Int(i) => Ok(Some(Cow::Owned(i.to_string()))),
+        AnyRef::Double(d) if d.is_finite() && d.fract() == 0.0 && d.abs() < 1e15 => {
             Ok(Some(Cow::Owned(format!("{d:.0}"))))
         }
-        Some(Value::DoubleValue(d)) => Ok(Some(Cow::Owned(d.to_string()))),
-        Some(Value::BoolValue(b)) => Ok(Some(Cow::Borrowed(if *b { "true" } else { "false" }))),
-        None => Ok(None),
-        Some(_) => Err(Problem::WrongType {
+        AnyRef::Double(d) => Ok(Some(Cow::Owned(d.to_string()))),
+        AnyRef::Bool(b) => Ok(Some(Cow::Borrowed(if b { "true" } else { "false" }))),
+        AnyRef::Empty => Ok(None),
+        other => Err(Problem::WrongType {
             expected: "a string",
-            got: kind(v),
+            got: other.type_name(),
         }),
     }
 }
 
 /// A string value without coercion: `None` for every other type (used to recognise shapes).
-pub(crate) fn str_of(v: Option<&AnyValue>) -> Option<&str> {
-    match v.and_then(|v| v.value.as_ref()) {
-        Some(Value::StringValue(s)) => Some(s.as_str()),
+pub(crate) fn str_of<'a, V: Into<AnyRef<'a>>>(v: Option<V>) -> Option<&'a str> {
+    match v.map(Into::into) {
+        Some(AnyRef::Str(s)) => Some(s),
         _ => None,
     }
 }
 
 /// A finite number from an int, a double or a numeric string (surrounding blanks allowed).
-pub(crate) fn number(v: &AnyValue) -> Result<Option<f64>, Problem> {
-    match &v.value {
-        Some(Value::IntValue(i)) => Ok(Some(*i as f64)),
-        Some(Value::DoubleValue(d)) if d.is_finite() => Ok(Some(*d)),
-        Some(Value::DoubleValue(d)) => Err(bad("a finite number", &d.to_string())),
-        Some(Value::StringValue(s)) => number_str(s),
-        None => Ok(None),
-        Some(_) => Err(Problem::WrongType {
+pub(crate) fn number<'a>(v: impl Into<AnyRef<'a>>) -> Result<Option<f64>, Problem> {
+    match v.into() {
+        AnyRef::Int(i) => Ok(Some(i as f64)),
+        AnyRef::Double(d) if d.is_finite() => Ok(Some(d)),
+        AnyRef::Double(d) => Err(bad("a finite number", &d.to_string())),
+        AnyRef::Str(s) => number_str(s),
+        AnyRef::Empty => Ok(None),
+        other => Err(Problem::WrongType {
             expected: "a number",
-            got: kind(v),
+            got: other.type_name(),
         }),
     }
 }
@@ -171,7 +167,7 @@ pub(crate) fn number_str(s: &str) -> Result<Option<f64>, Problem> {
 }
 
 /// A non-negative duration in seconds (fractions allowed).
-pub(crate) fn seconds(v: &AnyValue) -> Result<Option<Duration>, Problem> {
+pub(crate) fn seconds<'a>(v: impl Into<AnyRef<'a>>) -> Result<Option<Duration>, Problem> {
     number(v).and_then(|n| n.map(seconds_from).transpose())
 }
 
@@ -187,7 +183,7 @@ pub(crate) fn seconds_from(n: f64) -> Result<Duration, Problem> {
 
 /// A ratio 0..1. A value in (1, 100] is taken as a percent and divided by 100; anything else
 /// outside 0..1 is refused.
-pub(crate) fn ratio(v: &AnyValue) -> Result<Option<f64>, Problem> {
+pub(crate) fn ratio<'a>(v: impl Into<AnyRef<'a>>) -> Result<Option<f64>, Problem> {
     number(v).and_then(|n| n.map(ratio_from).transpose())
 }
 
@@ -203,7 +199,11 @@ pub(crate) fn ratio_from(n: f64) -> Result<f64, Problem> {
 }
 
 /// A whole number within `lo..=hi` (`486`, `486.0`, `"486"`).
-pub(crate) fn integer_in(v: &AnyValue, lo: i64, hi: i64) -> Result<Option<i64>, Problem> {
+pub(crate) fn integer_in<'a>(
+    v: impl Into<AnyRef<'a>>,
+    lo: i64,
+    hi: i64,
+) -> Result<Option<i64>, Problem> {
     number(v).and_then(|n| n.map(|n| integer_from(n, lo, hi)).transpose())
 }
 
@@ -217,12 +217,12 @@ pub(crate) fn integer_from(n: f64, lo: i64, hi: i64) -> Result<i64, Problem> {
 }
 
 /// A SIP status code, 100..=699.
-pub(crate) fn sip_status(v: &AnyValue) -> Result<Option<u16>, Problem> {
+pub(crate) fn sip_status<'a>(v: impl Into<AnyRef<'a>>) -> Result<Option<u16>, Problem> {
     integer_in(v, 100, 699).map(|n| n.map(|n| n as u16))
 }
 
 /// A Q.850 (or PBX-specific) cause number, 0..=65535.
-pub(crate) fn cause(v: &AnyValue) -> Result<Option<u16>, Problem> {
+pub(crate) fn cause<'a>(v: impl Into<AnyRef<'a>>) -> Result<Option<u16>, Problem> {
     integer_in(v, 0, i64::from(u16::MAX)).map(|n| n.map(|n| n as u16))
 }
 
@@ -249,13 +249,26 @@ pub(crate) fn collect<const N: usize>(
     attrs: &[KeyValue],
     slot: impl Fn(&str) -> Option<usize>,
 ) -> [Option<&AnyValue>; N] {
+    collect_by(
+        attrs.iter().map(|kv| (kv.key.as_str(), kv.value.as_ref())),
+        slot,
+    )
+}
+
+/// [`collect`] over (key, value) pairs of any form: `prost` attributes or attributes read from
+/// the wire. A pair without a value fills nothing, so a later pair with the same key can.
+#[inline]
+pub(crate) fn collect_by<'k, T: Copy, const N: usize>(
+    pairs: impl IntoIterator<Item = (&'k str, Option<T>)>,
+    slot: impl Fn(&str) -> Option<usize>,
+) -> [Option<T>; N] {
     let mut out = [None; N];
-    for kv in attrs {
-        if let Some(i) = slot(&kv.key)
+    for (key, value) in pairs {
+        if let Some(i) = slot(key)
             && let Some(cell) = out.get_mut(i)
             && cell.is_none()
         {
-            *cell = kv.value.as_ref();
+            *cell = value;
         }
     }
     out

@@ -2,18 +2,22 @@
 //! attributes in one pass into fixed slots, then builds the [`VoipEventKind`] its event name
 //! calls for. Also holds the contract's value parsers (direction, outcome, kind) that the
 //! native presets reuse, so a contract attribute means the same thing wherever it appears.
+//!
+//! [`Fields`] holds borrowed values ([`AnyRef`]) so that one reader serves both ways a record
+//! arrives: `prost`'s decoded attributes ([`Fields::collect`]) and attributes read in place from
+//! the encoded request ([`Fields::collect_wire`]), which is the ingest hot path.
 
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue};
-use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use opentelemetry_proto::tonic::common::v1::KeyValue;
 
 use super::attributes::{contract, event, event_name};
-use super::coerce::{self, Invalid, Problem};
+use super::coerce::{self, AnyRef, Invalid, Problem};
 use crate::event::{
     CallRecord, Direction, Disposition, QualityFields, QueueOutcome, RegistrationKind,
     RegistrationOutcome, VoipEventKind,
 };
+use crate::otlp_wire::Attr;
 
 /// The event names of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,19 +128,33 @@ fn slot(key: &str) -> Option<usize> {
 }
 
 /// A record's contract attributes, read in one pass.
-pub(crate) struct Fields<'a>([Option<&'a AnyValue>; SLOTS]);
+pub(crate) struct Fields<'a>([Option<AnyRef<'a>>; SLOTS]);
 
 impl<'a> Fields<'a> {
     /// Reads every contract attribute of `attrs` (unknown keys are skipped).
     #[inline]
     pub(crate) fn collect(attrs: &'a [KeyValue]) -> Self {
-        Fields(coerce::collect(attrs, slot))
+        Fields(coerce::collect_by(
+            attrs
+                .iter()
+                .map(|kv| (kv.key.as_str(), kv.value.as_ref().map(AnyRef::from))),
+            slot,
+        ))
     }
 
-    /// The record's contract event: the `event_name` field, else `otel.event.name`, else the
+    /// [`Self::collect`] over attributes read from the wire.
+    #[inline]
+    pub(crate) fn collect_wire(attrs: &[Attr<'a>]) -> Self {
+        Fields(coerce::collect_by(
+            attrs.iter().map(|a| (a.key, a.value)),
+            slot,
+        ))
+    }
+
+    /// The record's contract event: its `event_name` field, else `otel.event.name`, else the
     /// deprecated `event.name` — the first of them that is a contract name.
-    pub(crate) fn event(&self, record: &LogRecord) -> Option<ContractEvent> {
-        ContractEvent::from_name(&record.event_name)
+    pub(crate) fn event(&self, event_name: &str) -> Option<ContractEvent> {
+        ContractEvent::from_name(event_name)
             .or_else(|| coerce::str_of(self.0[OTEL_EVENT_NAME]).and_then(ContractEvent::from_name))
             .or_else(|| coerce::str_of(self.0[EVENT_NAME_ATTR]).and_then(ContractEvent::from_name))
     }
@@ -243,7 +261,7 @@ const KEYS: [&str; SLOTS] = [
     event_name::EVENT_NAME,
 ];
 
-impl Reader<'_, '_> {
+impl<'a> Reader<'_, 'a> {
     fn err(&self, i: usize, p: Problem) -> Invalid {
         Invalid::new(self.what, KEYS[i], p)
     }
@@ -251,7 +269,7 @@ impl Reader<'_, '_> {
     fn with<T>(
         &self,
         i: usize,
-        read: impl FnOnce(&AnyValue) -> Result<Option<T>, Problem>,
+        read: impl FnOnce(AnyRef<'a>) -> Result<Option<T>, Problem>,
     ) -> Result<Option<T>, Invalid> {
         match self.f.0[i] {
             None => Ok(None),
@@ -430,6 +448,7 @@ pub(crate) fn parse_registration_kind(s: &str) -> Option<RegistrationKind> {
 mod tests {
     use super::*;
     use crate::normalize::coerce::tests::{d, i, kvl, s};
+    use opentelemetry_proto::tonic::common::v1::AnyValue;
 
     fn attrs(pairs: Vec<(&str, AnyValue)>) -> Vec<KeyValue> {
         pairs
@@ -451,19 +470,17 @@ mod tests {
     fn event_name_from_field_then_attributes() {
         let a = attrs(vec![("otel.event.name", s("voip.cdr"))]);
         let f = Fields::collect(&a);
-        let mut r = LogRecord::default();
-        assert_eq!(f.event(&r), Some(ContractEvent::Cdr));
-        r.event_name = "voip.quality".into();
-        assert_eq!(f.event(&r), Some(ContractEvent::Quality));
+        assert_eq!(f.event(""), Some(ContractEvent::Cdr));
+        assert_eq!(f.event("voip.quality"), Some(ContractEvent::Quality));
         let a = attrs(vec![("event.name", s("voip.queue.join"))]);
         assert_eq!(
-            Fields::collect(&a).event(&LogRecord::default()),
+            Fields::collect(&a).event(""),
             Some(ContractEvent::QueueJoin)
         );
         let a = attrs(vec![("event.name", s("app.started"))]);
-        assert_eq!(Fields::collect(&a).event(&LogRecord::default()), None);
+        assert_eq!(Fields::collect(&a).event(""), None);
         let a = attrs(vec![("otel.event.name", i(7))]);
-        assert_eq!(Fields::collect(&a).event(&LogRecord::default()), None);
+        assert_eq!(Fields::collect(&a).event(""), None);
     }
 
     #[test]

@@ -7,6 +7,12 @@
 //! preset; otherwise the record's shape is detected; otherwise it is ignored. A VoIP event that
 //! cannot be mapped is counted invalid and logged at debug with the key at fault. Nothing else
 //! in the request is lost.
+//!
+//! Two ways in, one mapping: [`normalize_request`] takes a `prost`-decoded request (OTLP/JSON,
+//! tests); [`normalize_encoded`] reads an encoded one in place (`otlp_wire`), so contract records
+//! (the hot path) cost no allocation per attribute. A record that needs a native preset is
+//! decoded by `prost` from its own bytes and mapped as on the first way; a request the wire
+//! reader declines is decoded by `prost` whole. Both give the same [`Normalized`].
 
 mod asterisk_ami;
 mod asterisk_cdr_csv;
@@ -18,6 +24,8 @@ mod detect;
 mod freeswitch_event;
 mod freeswitch_json_cdr;
 mod generic;
+#[cfg(test)]
+mod in_place_tests;
 mod kamailio_acc;
 
 use std::borrow::Cow;
@@ -27,12 +35,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::KeyValue;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
+use prost::Message;
 use tracing::{debug, trace};
 
 use crate::config::{Preset, SourceConfig};
 use crate::event::{Disposition, EventMeta, VoipEvent, VoipEventKind};
+use crate::otlp_wire::LogsView;
 use attributes::resource;
-use coerce::Invalid;
+use coerce::{AnyRef, Invalid};
 
 /// The result of normalising one request.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -68,7 +78,7 @@ pub fn normalize_request(req: &ExportLogsServiceRequest, sources: &[SourceConfig
             .map(|r| r.attributes.as_slice())
             .unwrap_or(&[]);
         let pbx = pbx_identity(res);
-        let plan = SourcePlan::new(sources, res);
+        let plan = SourcePlan::new(sources, prost_pairs(res));
         for record in rl.scope_logs.iter().flat_map(|sl| &sl.log_records) {
             let ctx = Ctx { pbx: &pbx, record };
             normalize_record(&ctx, &plan, index, &mut out, &mut rows);
@@ -77,6 +87,85 @@ pub fn normalize_request(req: &ExportLogsServiceRequest, sources: &[SourceConfig
     }
     merge_cdr_rows(&mut out.events, &rows);
     out
+}
+
+/// Decodes an encoded `ExportLogsServiceRequest` and maps every log record: the same result as
+/// [`normalize_request`] of `ExportLogsServiceRequest::decode(bytes)`, and the same error for a
+/// body that does not decode, without a `String` per attribute for contract records.
+/// Returns the result and the request's number of log records.
+pub fn normalize_encoded(
+    bytes: &[u8],
+    sources: &[SourceConfig],
+) -> Result<(Normalized, u64), prost::DecodeError> {
+    if let Some(out) = LogsView::parse(bytes)
+        .and_then(|view| normalize_view(&view, sources).map(|n| (n, view.record_count() as u64)))
+    {
+        return Ok(out);
+    }
+    let req = ExportLogsServiceRequest::decode(bytes)?;
+    let records = req
+        .resource_logs
+        .iter()
+        .flat_map(|rl| &rl.scope_logs)
+        .map(|sl| sl.log_records.len() as u64)
+        .sum();
+    Ok((normalize_request(&req, sources), records))
+}
+
+/// Fuzzing hook (`fuzz/fuzz_targets/otlp_view.rs`): the in-place path alone, `None` when the wire
+/// reader declines the request (then `prost` decides). Not part of the API.
+#[doc(hidden)]
+pub fn fuzz_normalize_view(bytes: &[u8], sources: &[SourceConfig]) -> Option<Normalized> {
+    normalize_view(&LogsView::parse(bytes)?, sources)
+}
+
+/// [`normalize_request`] over a request read in place. `None` (never expected: the view was
+/// validated) when a slice it hands to `prost` does not decode; the caller then decodes the
+/// request whole.
+fn normalize_view(view: &LogsView<'_>, sources: &[SourceConfig]) -> Option<Normalized> {
+    let mut out = Normalized {
+        events: Vec::with_capacity(view.record_count()),
+        ..Normalized::default()
+    };
+    let mut rows = Vec::new();
+    let mut index = 0usize;
+    for rv in view.resources() {
+        let res = view.resource_attributes(rv);
+        let pairs = || res.iter().map(|a| (a.key, a.value));
+        let pbx = pbx_identity_of(pairs());
+        let plan = SourcePlan::new(sources, pairs());
+        for rec in view.records(rv) {
+            let fields = generic::Fields::collect_wire(view.attributes(rec));
+            match fields.event(rec.event_name) {
+                Some(ev) => {
+                    let before = out.events.len();
+                    let result = generic::build(ev, &fields).map(|kind| {
+                        out.events.push(VoipEvent {
+                            meta: event_meta(
+                                &pbx,
+                                None,
+                                rec.time_unix_nano,
+                                rec.observed_time_unix_nano,
+                            ),
+                            kind,
+                        });
+                    });
+                    settle(result, before, index, &mut out, &mut rows);
+                }
+                None => {
+                    let record = LogRecord::decode(rec.raw).ok()?;
+                    let ctx = Ctx {
+                        pbx: &pbx,
+                        record: &record,
+                    };
+                    normalize_record(&ctx, &plan, index, &mut out, &mut rows);
+                }
+            }
+            index += 1;
+        }
+    }
+    merge_cdr_rows(&mut out.events, &rows);
+    Some(out)
 }
 
 /// Maps one event a native input (AMI, ESL) read from the PBX, shaped as a log record (AMI
@@ -106,7 +195,21 @@ pub(crate) fn normalize_native(preset: Preset, pbx: &str, record: &LogRecord) ->
 /// The PBX a resource describes: `service.instance.id`, else `host.name`, else `service.name`
 /// (the first non-empty one), else `unknown`.
 pub fn pbx_identity(resource_attributes: &[KeyValue]) -> Cow<'_, str> {
-    let slots: [_; 3] = coerce::collect(resource_attributes, |k| match k {
+    pbx_identity_of(prost_pairs(resource_attributes))
+}
+
+/// `prost` attributes as the (key, value) pairs that attributes read from the wire are too.
+fn prost_pairs(attrs: &[KeyValue]) -> impl Iterator<Item = (&str, Option<AnyRef<'_>>)> + Clone {
+    attrs
+        .iter()
+        .map(|kv| (kv.key.as_str(), kv.value.as_ref().map(AnyRef::from)))
+}
+
+/// [`pbx_identity`] over (key, value) pairs.
+fn pbx_identity_of<'a>(
+    resource_attributes: impl Iterator<Item = (&'a str, Option<AnyRef<'a>>)>,
+) -> Cow<'a, str> {
+    let slots: [_; 3] = coerce::collect_by(resource_attributes, |k| match k {
         resource::SERVICE_INSTANCE_ID => Some(0),
         resource::HOST_NAME => Some(1),
         resource::SERVICE_NAME => Some(2),
@@ -141,12 +244,12 @@ impl Ctx<'_> {
     /// restart, a retried batch, a syslog relay that stamps arrival. `docs/schema.md` states
     /// this order; keep the two in step.
     pub(crate) fn meta(&self, native: Option<SystemTime>) -> EventMeta {
-        EventMeta {
-            pbx: self.pbx.to_owned(),
-            time: native
-                .or_else(|| nanos(self.record.time_unix_nano))
-                .or_else(|| nanos(self.record.observed_time_unix_nano)),
-        }
+        event_meta(
+            self.pbx,
+            native,
+            self.record.time_unix_nano,
+            self.record.observed_time_unix_nano,
+        )
     }
 
     /// An event of this record.
@@ -155,6 +258,14 @@ impl Ctx<'_> {
             meta: self.meta(native),
             kind,
         }
+    }
+}
+
+/// See [`Ctx::meta`]; also for records read in place.
+fn event_meta(pbx: &str, native: Option<SystemTime>, time: u64, observed: u64) -> EventMeta {
+    EventMeta {
+        pbx: pbx.to_owned(),
+        time: native.or_else(|| nanos(time)).or_else(|| nanos(observed)),
     }
 }
 
@@ -222,7 +333,7 @@ fn normalize_record(
     let record = ctx.record;
     let fields = generic::Fields::collect(&record.attributes);
     let before = out.events.len();
-    let result = match fields.event(record) {
+    let result = match fields.event(&record.event_name) {
         Some(ev) => generic::build(ev, &fields).map(|kind| out.events.push(ctx.event(kind, None))),
         None => match plan.preset_for(record) {
             Some(preset) => {
@@ -235,6 +346,18 @@ fn normalize_record(
             None => Ok(()),
         },
     };
+    settle(result, before, index, out, rows);
+}
+
+/// Counts one record's outcome: events pushed since `before` (or none: ignored), or invalid
+/// (its events and CDR rows taken back).
+fn settle(
+    result: Result<(), Invalid>,
+    before: usize,
+    index: usize,
+    out: &mut Normalized,
+    rows: &mut Vec<usize>,
+) {
     if result.is_err() {
         rows.retain(|&i| i < before);
     }
@@ -374,14 +497,18 @@ struct SourcePlan<'s> {
 }
 
 impl<'s> SourcePlan<'s> {
-    fn new(sources: &'s [SourceConfig], res: &[KeyValue]) -> Self {
+    /// Evaluates `sources` on a resource's attributes, given as (key, value) pairs.
+    fn new<'r>(
+        sources: &'s [SourceConfig],
+        res: impl Iterator<Item = (&'r str, Option<AnyRef<'r>>)> + Clone,
+    ) -> Self {
         let entries = sources
             .iter()
             .map(|src| {
                 let mut pending = Vec::new();
                 for (k, want) in &src.matches {
-                    match res.iter().find(|kv| kv.key == *k) {
-                        Some(kv) if value_equals(kv, want) => {}
+                    match res.clone().find(|(key, _)| key == k) {
+                        Some((_, v)) if value_equals(v, want) => {}
                         Some(_) => return (src.preset, SourceState::Failed),
                         None => pending.push((k.as_str(), want.as_str())),
                     }
@@ -414,7 +541,9 @@ impl<'s> SourcePlan<'s> {
                             .attributes
                             .iter()
                             .find(|kv| kv.key == *k)
-                            .is_some_and(|kv| value_equals(kv, want))
+                            .is_some_and(|kv| {
+                                value_equals(kv.value.as_ref().map(AnyRef::from), want)
+                            })
                     });
                     if holds {
                         return Some(*preset);
@@ -427,9 +556,8 @@ impl<'s> SourcePlan<'s> {
 }
 
 /// A `match` value equals an attribute when the attribute, read as text, is that string.
-fn value_equals(kv: &KeyValue, want: &str) -> bool {
-    kv.value
-        .as_ref()
+fn value_equals(value: Option<AnyRef<'_>>, want: &str) -> bool {
+    value
         .and_then(|v| coerce::text(v).ok().flatten())
         .is_some_and(|s| s == want)
 }
@@ -475,6 +603,14 @@ mod tests {
                 ..Default::default()
             }],
         }
+    }
+
+    /// [`normalize_request`], asserting the in-place path agrees.
+    fn checked(req: &ExportLogsServiceRequest, sources: &[SourceConfig]) -> Normalized {
+        let want = normalize_request(req, sources);
+        let bytes = req.encode_to_vec();
+        assert_eq!(fuzz_normalize_view(&bytes, sources).as_ref(), Some(&want));
+        want
     }
 
     fn cdr(id: &str, disposition: &str) -> LogRecord {
@@ -542,7 +678,7 @@ mod tests {
                 rec("app.started", vec![]),
             ],
         );
-        let n = normalize_request(&req, &[]);
+        let n = checked(&req, &[]);
         let ids: Vec<_> = n
             .events
             .iter()
@@ -567,7 +703,7 @@ mod tests {
         r.observed_time_unix_nano = 2_000_000_000;
         let mut none = cdr("b", "answered");
         none.time_unix_nano = 0;
-        let n = normalize_request(&request(vec![], vec![cdr("x", "failed"), r, none]), &[]);
+        let n = checked(&request(vec![], vec![cdr("x", "failed"), r, none]), &[]);
         let times: Vec<_> = n.events.iter().map(|e| e.meta.time).collect();
         assert_eq!(
             times,
@@ -602,7 +738,7 @@ mod tests {
                 ),
             ],
         );
-        let n = normalize_request(&req, &[]);
+        let n = checked(&req, &[]);
         assert_eq!(n.events.len(), 2);
         assert_eq!(
             n.events[0].kind,
@@ -636,14 +772,14 @@ mod tests {
             src(Preset::AsteriskCdrCsv, &[("pbx.vendor", "asterisk")]),
         ];
         let res = vec![kv("pbx.vendor", s("asterisk"))];
-        let plan = SourcePlan::new(&sources, &res);
+        let plan = SourcePlan::new(&sources, prost_pairs(&res));
         let with_file = rec("", vec![kv("log.file.name", s("queue_log"))]);
         assert_eq!(plan.preset_for(&with_file), Some(Preset::AsteriskQueueLog));
         assert_eq!(
             plan.preset_for(&rec("", vec![])),
             Some(Preset::AsteriskCdrCsv)
         );
-        let plan = SourcePlan::new(&sources, &[]);
+        let plan = SourcePlan::new(&sources, prost_pairs(&[]));
         let tagged = rec("", vec![kv("pbx.vendor", s("kamailio"))]);
         assert_eq!(plan.preset_for(&tagged), Some(Preset::KamailioAcc));
         let int_tagged = rec("", vec![kv("pbx.vendor", i(1))]);

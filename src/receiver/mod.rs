@@ -3,7 +3,8 @@
 //! The native PBX inputs (`ami`, `esl`, sharing `native`) connect out to a PBX instead and feed
 //! the same presets.
 //!
-//! Both servers share one [`Ingest`] core: normalise the decoded request, `try_send` the events to
+//! Both servers share one [`Ingest`] core: normalise the request (a protobuf body read in place,
+//! see `otlp_wire`; a JSON one decoded into `prost` types), `try_send` the events to
 //! the engine (never wait: a full queue is answered with a retryable refusal), count every
 //! record's outcome in [`SelfStats`] and build the OTLP (partial) success. One byte budget caps the
 //! request bodies held at once, charged as bytes arrive and never waited for (see `limits`), and
@@ -52,6 +53,17 @@ const SHUTDOWN_LINGER: Duration = Duration::from_millis(1500);
 /// [`start_with_normalizer`] takes another so tests and benchmarks can exercise the transport
 /// alone.
 pub type NormalizeFn = fn(&ExportLogsServiceRequest, &[SourceConfig]) -> Normalized;
+
+/// How [`Ingest`] maps requests.
+#[derive(Clone, Copy)]
+enum Normalizer {
+    /// The presets: an encoded request is read in place
+    /// ([`crate::normalize::normalize_encoded`]), a decoded one mapped by
+    /// [`crate::normalize::normalize_request`].
+    Presets,
+    /// Another mapping (tests, benchmarks): encoded requests are decoded by `prost` for it.
+    Custom(NormalizeFn),
+}
 
 /// Fuzzing hook (`fuzz/fuzz_targets/gunzip.rs`): the OTLP/HTTP receiver's bounded gunzip,
 /// with the refusal as text. Not part of the API.
@@ -153,15 +165,7 @@ pub async fn start(
     stats: Arc<SelfStats>,
     shutdown: CancellationToken,
 ) -> Result<ReceiverHandle, ReceiverError> {
-    start_with_normalizer(
-        cfg,
-        sources,
-        crate::normalize::normalize_request,
-        tx,
-        stats,
-        shutdown,
-    )
-    .await
+    start_with(cfg, sources, Normalizer::Presets, tx, stats, shutdown).await
 }
 
 /// [`start`] with another mapping: lets tests and benchmarks drive the transport with records
@@ -170,6 +174,25 @@ pub async fn start_with_normalizer(
     cfg: &ReceiverConfig,
     sources: Arc<[SourceConfig]>,
     normalize: NormalizeFn,
+    tx: mpsc::Sender<EngineInput>,
+    stats: Arc<SelfStats>,
+    shutdown: CancellationToken,
+) -> Result<ReceiverHandle, ReceiverError> {
+    start_with(
+        cfg,
+        sources,
+        Normalizer::Custom(normalize),
+        tx,
+        stats,
+        shutdown,
+    )
+    .await
+}
+
+async fn start_with(
+    cfg: &ReceiverConfig,
+    sources: Arc<[SourceConfig]>,
+    normalize: Normalizer,
     tx: mpsc::Sender<EngineInput>,
     stats: Arc<SelfStats>,
     shutdown: CancellationToken,
@@ -359,7 +382,7 @@ impl Edge {
 /// The transport-independent part of one export: normalise, hand over, count, answer.
 pub(crate) struct Ingest {
     sources: Arc<[SourceConfig]>,
-    normalize: NormalizeFn,
+    normalize: Normalizer,
     tx: mpsc::Sender<EngineInput>,
     stats: Arc<SelfStats>,
     /// Most events queued for the engine at once (the engine releases them as it takes them).
@@ -392,11 +415,47 @@ impl Ingest {
         req: &ExportLogsServiceRequest,
         peer: Option<SocketAddr>,
     ) -> IngestOutcome {
-        let normalized = (self.normalize)(req, &self.sources);
+        let normalized = match self.normalize {
+            Normalizer::Presets => crate::normalize::normalize_request(req, &self.sources),
+            Normalizer::Custom(f) => f(req, &self.sources),
+        };
+        self.deliver(transport, normalized, record_count(req), peer)
+    }
+
+    /// [`Self::ingest`] of an encoded `ExportLogsServiceRequest`, read in place where it can be
+    /// (see `otlp_wire`); `Err` when `prost` cannot decode it (the whole request is refused).
+    pub(crate) fn ingest_encoded(
+        &self,
+        transport: ReceiverTransport,
+        bytes: &[u8],
+        peer: Option<SocketAddr>,
+    ) -> Result<IngestOutcome, prost::DecodeError> {
+        match self.normalize {
+            Normalizer::Presets => {
+                let (normalized, records) =
+                    crate::normalize::normalize_encoded(bytes, &self.sources)?;
+                Ok(self.deliver(transport, normalized, records, peer))
+            }
+            Normalizer::Custom(_) => {
+                let req = <ExportLogsServiceRequest as prost::Message>::decode(bytes)?;
+                Ok(self.ingest(transport, &req, peer))
+            }
+        }
+    }
+
+    /// Sends a request's events to the engine without waiting, counts its `records`, builds
+    /// the answer.
+    fn deliver(
+        &self,
+        transport: ReceiverTransport,
+        normalized: Normalized,
+        records: u64,
+        peer: Option<SocketAddr>,
+    ) -> IngestOutcome {
         // Records, not events: a preset can make several events of one record (Kamailio's
         // answered INVITE is a start and an answer) or one of several (Asterisk's CDR rows of
         // a queue call), and every record is exactly one of accepted, invalid or ignored.
-        let accepted = record_count(req)
+        let accepted = records
             .saturating_sub(normalized.invalid)
             .saturating_sub(normalized.ignored);
         if !normalized.events.is_empty() {
@@ -418,7 +477,6 @@ impl Ingest {
             if let Some(reason) = refused {
                 // The client retries the whole request, so every record of it is refused now
                 // and counted again under its real outcome when it comes back.
-                let records = record_count(req);
                 self.stats
                     .count_records(transport, RecordOutcome::Refused, records);
                 debug!(
@@ -548,7 +606,7 @@ mod tests {
         let stats = Arc::new(SelfStats::default());
         let ingest = Ingest {
             sources: Arc::from(Vec::new()),
-            normalize: fake,
+            normalize: Normalizer::Custom(fake),
             tx,
             stats: Arc::clone(&stats),
             queue_events: 1_000,

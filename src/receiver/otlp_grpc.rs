@@ -3,9 +3,9 @@
 //!
 //! A small tower layer ([`GrpcEdge`]) sits in front of tonic: it checks the bearer token before
 //! the body is read, reads the body itself at once (charged to the byte budget as it arrives,
-//! under the body deadlines, see `limits`), decodes `Export` requests itself ([`Predecoded`]) and
-//! hands tonic the rest, and corrects the two statuses tonic's decoder gets wrong for OTLP (see
-//! [`spec_status`]).
+//! under the body deadlines, see `limits`), decodes, normalises and ingests `Export` requests
+//! itself in one go ([`Ingested`]) and hands tonic the rest, and corrects the two statuses
+//! tonic's decoder gets wrong for OTLP (see [`spec_status`]).
 //!
 //! Reading every admitted stream at once is what keeps HTTP/2 flow control moving: data that
 //! nobody reads holds the connection window, and then the streams behind it get nothing. A
@@ -94,7 +94,8 @@ pub(crate) async fn serve(
     })
 }
 
-/// The `LogsService` implementation: decoded request in, OTLP response or status out.
+/// The `LogsService` implementation: the edge's outcome (or a request tonic decoded) in, OTLP
+/// response or status out.
 struct GrpcLogs {
     edge: Arc<Edge>,
 }
@@ -103,28 +104,41 @@ struct GrpcLogs {
 impl LogsService for GrpcLogs {
     async fn export(
         &self,
-        request: Request<ExportLogsServiceRequest>,
+        mut request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        if let Some(Ingested(outcome)) = request.extensions_mut().remove::<Ingested>() {
+            return respond(outcome, &self.edge);
+        }
         let peer = request.remote_addr();
-        let predecoded = request.extensions().get::<Predecoded>().cloned();
         let req = request.into_inner();
-        let (req, concurrent) = predecoded.map_or_else(|| (Arc::new(req), false), |p| (p.0, p.1));
-        // Large requests, and any while others are in flight, are normalised on the blocking
-        // pool too, so the worker is left to the connections and the engine.
-        let heavy = concurrent || super::record_count(&req) >= (super::HEAVY_REQUEST / 256) as u64;
+        // Large requests are normalised on the blocking pool, so the worker is left to the
+        // connections and the engine.
+        let heavy = super::record_count(&req) >= (super::HEAVY_REQUEST / 256) as u64;
         let edge = Arc::clone(&self.edge);
         let work = move || edge.ingest.ingest(ReceiverTransport::Grpc, &req, peer);
         match self.edge.run_cpu(heavy, work).await {
-            Ok(IngestOutcome::Accepted { partial }) => {
-                Ok(Response::new(ExportLogsServiceResponse {
-                    partial_success: partial,
-                }))
-            }
-            Ok(IngestOutcome::Busy { reason }) => Err(unavailable(reason, &self.edge)),
-            // Not INTERNAL: `spec_status` reads that as tonic's decoder failing.
-            Err(e) => Err(Status::unknown(format!("request handling failed: {e}"))),
+            Ok(outcome) => respond(outcome, &self.edge),
+            Err(e) => Err(handling_failed(&e)),
         }
     }
+}
+
+/// The answer to an ingested request.
+fn respond(
+    outcome: IngestOutcome,
+    edge: &Edge,
+) -> Result<Response<ExportLogsServiceResponse>, Status> {
+    match outcome {
+        IngestOutcome::Accepted { partial } => Ok(Response::new(ExportLogsServiceResponse {
+            partial_success: partial,
+        })),
+        IngestOutcome::Busy { reason } => Err(unavailable(reason, edge)),
+    }
+}
+
+/// Request handling panicked. Not INTERNAL: `spec_status` reads that as tonic's decoder failing.
+fn handling_failed(e: &tokio::task::JoinError) -> Status {
+    Status::unknown(format!("request handling failed: {e}"))
 }
 
 /// UNAVAILABLE (retryable) with a `RetryInfo` detail, as OTLP asks for throttling.
@@ -265,21 +279,22 @@ where
                     .headers
                     .get(GRPC_ENCODING)
                     .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-                let limit = edge.max_request_size;
                 let bytes = message.clone();
-                let work = move || predecode(&bytes, gzip_ok, limit);
+                let work = {
+                    let edge = Arc::clone(&edge);
+                    move || process(&bytes, gzip_ok, &edge, peer)
+                };
                 match edge.run_cpu(concurrent || is_heavy(&message), work).await {
-                    Ok(Predecode::Done(req)) => {
-                        parts
-                            .extensions
-                            .insert(Predecoded(Arc::new(req), concurrent));
+                    Ok(Processed::Done(outcome)) => {
+                        parts.extensions.insert(Ingested(outcome));
                         message = Bytes::from_static(EMPTY_MESSAGE);
                     }
-                    Ok(Predecode::Refuse(reason, status)) => {
+                    Ok(Processed::Refuse(reason, status)) => {
                         edge.refused(ReceiverTransport::Grpc, reason, peer);
                         return Ok(status.into_http());
                     }
-                    Ok(Predecode::LeaveToTonic) | Err(_) => {}
+                    Ok(Processed::LeaveToTonic) => {}
+                    Err(e) => return Ok(handling_failed(&e).into_http()),
                 }
             }
             let whole = tonic::body::Body::new(Full::new(message));
@@ -294,20 +309,22 @@ where
     }
 }
 
-/// A request the edge decoded itself, handed to [`GrpcLogs`] in the request's extensions while
-/// tonic is given an empty message ([`EMPTY_MESSAGE`]) to decode in its place.
+/// How a request the edge ingested itself ended, handed to [`GrpcLogs`] in the request's
+/// extensions while tonic is given an empty message ([`EMPTY_MESSAGE`]) to decode in its place.
 ///
-/// Why: the edge has the whole body anyway, and decoding it from the one contiguous buffer is
-/// cheaper than tonic's decoding through its chunked `DecodeBuf` (see docs/performance.md).
-/// Large or compressed bodies, and any body that arrives while another `Export` call is in
-/// flight, are decoded (and then normalised, see [`GrpcLogs`]) on the blocking pool: tonic would
-/// decode in the connection's task, on the runtime's worker (one by default), where a burst of
-/// large requests keeps every other client waiting, and with several clients sending at once
-/// the pool puts the other cores to work while the worker serves connections and the engine.
-/// A lone small request is decoded right here: a hop to the pool would cost more than it saves.
-/// The flag says whether other calls were in flight when it arrived.
+/// Why: the edge has the whole body anyway, and reading it from the one contiguous buffer is
+/// cheaper than tonic's decoding through its chunked `DecodeBuf`, in place where it can be
+/// (`otlp_wire`: no `String` per attribute; see docs/performance.md). Decoding, normalising and
+/// handing the events to the engine are one piece of CPU work, so they take one trip to the
+/// blocking pool, not two, and the borrowed view of the body never outlives it. Large or
+/// compressed bodies, and any body that arrives while another `Export` call is in flight, go to
+/// the pool: tonic would decode in the connection's task, on the runtime's worker (one by
+/// default), where a burst of large requests keeps every other client waiting, and with several
+/// clients sending at once the pool puts the other cores to work while the worker serves
+/// connections and the engine. A lone small request is handled right here: a hop to the pool
+/// would cost more than it saves.
 #[derive(Clone)]
-struct Predecoded(Arc<ExportLogsServiceRequest>, bool);
+struct Ingested(IngestOutcome);
 
 /// The one method the edge decodes itself; anything else is tonic's to answer.
 const EXPORT_PATH: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
@@ -322,60 +339,76 @@ fn is_heavy(body: &[u8]) -> bool {
 }
 
 /// What the edge made of a body.
-enum Predecode {
-    /// Decoded.
-    Done(ExportLogsServiceRequest),
+enum Processed {
+    /// Decoded and ingested.
+    Done(IngestOutcome),
     /// Refused with this status.
     Refuse(RefusalReason, Status),
     /// Not one well-formed frame, or an encoding other than gzip: tonic answers it as usual.
     LeaveToTonic,
 }
 
-/// Decodes one unary gRPC frame: inflated when flagged compressed and the request said gzip,
-/// never past `limit`.
-fn predecode(body: &[u8], gzip_ok: bool, limit: usize) -> Predecode {
+/// Decodes, normalises and ingests one unary gRPC frame (see [`Ingested`]).
+fn process(body: &[u8], gzip_ok: bool, edge: &Edge, peer: Option<SocketAddr>) -> Processed {
+    let data = match unframe(body, gzip_ok, edge.max_request_size) {
+        Unframed::Message(data) => data,
+        Unframed::Refuse(reason, status) => return Processed::Refuse(reason, status),
+        Unframed::LeaveToTonic => return Processed::LeaveToTonic,
+    };
+    match edge
+        .ingest
+        .ingest_encoded(ReceiverTransport::Grpc, &data, peer)
+    {
+        Ok(outcome) => Processed::Done(outcome),
+        Err(e) => Processed::Refuse(
+            RefusalReason::BadRequest,
+            Status::invalid_argument(format!("cannot decode the request: {e}")),
+        ),
+    }
+}
+
+/// The message of a body.
+enum Unframed<'b> {
+    /// The (inflated) message.
+    Message(std::borrow::Cow<'b, [u8]>),
+    /// Refused with this status.
+    Refuse(RefusalReason, Status),
+    /// Not one well-formed frame, or an encoding other than gzip: tonic answers it as usual.
+    LeaveToTonic,
+}
+
+/// The message of one unary gRPC frame: inflated when flagged compressed and the request said
+/// gzip, never past `limit`.
+fn unframe(body: &[u8], gzip_ok: bool, limit: usize) -> Unframed<'_> {
     let Some((&flag, rest)) = body.split_first() else {
-        return Predecode::LeaveToTonic;
+        return Unframed::LeaveToTonic;
     };
     let Some((len, payload)) = rest.split_first_chunk::<4>() else {
-        return Predecode::LeaveToTonic;
+        return Unframed::LeaveToTonic;
     };
     if usize::try_from(u32::from_be_bytes(*len)).ok() != Some(payload.len()) {
-        return Predecode::LeaveToTonic;
+        return Unframed::LeaveToTonic;
     }
     let too_large = || {
-        Predecode::Refuse(
+        Unframed::Refuse(
             RefusalReason::TooLarge,
             Status::resource_exhausted(format!(
                 "request larger than the limit of {limit} bytes (after decompression)"
             )),
         )
     };
-    let inflated;
-    let data = match flag {
-        0 if payload.len() > limit => return too_large(),
-        0 => payload,
+    match flag {
+        0 if payload.len() > limit => too_large(),
+        0 => Unframed::Message(payload.into()),
         1 if gzip_ok => match limits::gunzip(payload, limit) {
-            Ok(d) => {
-                inflated = d;
-                &inflated[..]
-            }
-            Err(limits::GunzipError::TooLarge) => return too_large(),
-            Err(limits::GunzipError::Corrupt(e)) => {
-                return Predecode::Refuse(
-                    RefusalReason::BadRequest,
-                    Status::invalid_argument(format!("bad gzip: {e}")),
-                );
-            }
+            Ok(d) => Unframed::Message(d.into()),
+            Err(limits::GunzipError::TooLarge) => too_large(),
+            Err(limits::GunzipError::Corrupt(e)) => Unframed::Refuse(
+                RefusalReason::BadRequest,
+                Status::invalid_argument(format!("bad gzip: {e}")),
+            ),
         },
-        _ => return Predecode::LeaveToTonic,
-    };
-    match ExportLogsServiceRequest::decode(data) {
-        Ok(req) => Predecode::Done(req),
-        Err(e) => Predecode::Refuse(
-            RefusalReason::BadRequest,
-            Status::invalid_argument(format!("cannot decode the request: {e}")),
-        ),
+        _ => Unframed::LeaveToTonic,
     }
 }
 
@@ -455,12 +488,12 @@ mod tests {
     }
 
     #[test]
-    fn predecode_reads_plain_and_gzip_frames() {
+    fn unframe_reads_plain_and_gzip_frames() {
         let bytes = request().encode_to_vec();
         for (body, gzip_ok) in [(frame(0, &bytes), false), (frame(1, &gzip(&bytes)), true)] {
-            match predecode(&body, gzip_ok, 1 << 20) {
-                Predecode::Done(req) => assert_eq!(req, request()),
-                _ => panic!("not decoded"),
+            match unframe(&body, gzip_ok, 1 << 20) {
+                Unframed::Message(m) => assert_eq!(m.as_ref(), &bytes[..]),
+                _ => panic!("not unframed"),
             }
         }
         assert!(is_heavy(&frame(1, b"x")));
@@ -468,7 +501,7 @@ mod tests {
     }
 
     #[test]
-    fn predecode_refuses_what_is_too_large_or_corrupt() {
+    fn unframe_refuses_what_is_too_large_or_corrupt() {
         let big = vec![0u8; 2000];
         let cases = [
             (
@@ -489,16 +522,10 @@ mod tests {
                 RefusalReason::BadRequest,
                 Code::InvalidArgument,
             ),
-            (
-                frame(0, &[0xff; 16]),
-                true,
-                RefusalReason::BadRequest,
-                Code::InvalidArgument,
-            ),
         ];
         for (body, gzip_ok, want_reason, want_code) in cases {
-            match predecode(&body, gzip_ok, 1000) {
-                Predecode::Refuse(reason, status) => {
+            match unframe(&body, gzip_ok, 1000) {
+                Unframed::Refuse(reason, status) => {
                     assert_eq!((reason, status.code()), (want_reason, want_code));
                 }
                 _ => panic!("not refused: {want_reason:?}"),
@@ -507,7 +534,7 @@ mod tests {
     }
 
     #[test]
-    fn predecode_leaves_odd_frames_to_tonic() {
+    fn unframe_leaves_odd_frames_to_tonic() {
         let bytes = request().encode_to_vec();
         let mut two = frame(0, &bytes);
         two.extend(frame(0, &bytes));
@@ -522,8 +549,8 @@ mod tests {
             frame(1, &gzip(&bytes)),
         ] {
             assert!(matches!(
-                predecode(&body, false, 1 << 20),
-                Predecode::LeaveToTonic
+                unframe(&body, false, 1 << 20),
+                Unframed::LeaveToTonic
             ));
         }
     }

@@ -404,26 +404,28 @@ fn handle_body(
     } else {
         raw.bytes.clone()
     };
-    let request = match decode(encoding, data) {
-        Ok(r) => r,
+    // Protobuf is read in place (`otlp_wire`); JSON goes through serde into `prost` types.
+    let outcome = match encoding {
+        Encoding::Protobuf => edge
+            .ingest
+            .ingest_encoded(ReceiverTransport::Http, &data, peer)
+            .map_err(|e| e.to_string()),
+        Encoding::Json => serde_json::from_slice::<ExportLogsServiceRequest>(&data)
+            .map_err(|e| format!("invalid json: {e}"))
+            .map(|request| edge.ingest.ingest(ReceiverTransport::Http, &request, peer)),
+    };
+    let outcome = match outcome {
+        Ok(o) => o,
         Err(reason) => {
             debug!(peer = ?peer, reason = %reason, "otlp http request undecodable");
             refused(RefusalReason::BadRequest);
             return bad_request(reason, encoding);
         }
     };
-    let outcome = edge.ingest.ingest(ReceiverTransport::Http, &request, peer);
     drop(raw);
     match outcome {
         IngestOutcome::Accepted { partial } => success(partial, encoding),
         IngestOutcome::Busy { reason } => busy(edge, reason, encoding),
-    }
-}
-
-fn decode(encoding: Encoding, data: Bytes) -> Result<ExportLogsServiceRequest, String> {
-    match encoding {
-        Encoding::Protobuf => ExportLogsServiceRequest::decode(data).map_err(|e| e.to_string()),
-        Encoding::Json => serde_json::from_slice(&data).map_err(|e| format!("invalid json: {e}")),
     }
 }
 

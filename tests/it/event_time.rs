@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use callpulse::config::{Config, Preset, SourceConfig};
 use callpulse::engine::{Engine, EngineInput, MemoryRecorder};
 use callpulse::metrics::{Metric, label};
-use callpulse::normalize::normalize_request;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 
@@ -45,7 +44,7 @@ fn apply(e: &mut Engine, rec: &mut MemoryRecorder, records: Vec<LogRecord>, now:
         preset: Preset::KamailioAcc,
         matches: [("service.instance.id".to_string(), PBX.to_string())].into(),
     }];
-    let n = normalize_request(&req, &sources);
+    let n = crate::support::normalize_checked(&req, &sources);
     assert!(!n.events.is_empty(), "the acc lines normalise");
     e.handle(EngineInput::Events(n.events), now, rec);
 }
@@ -219,7 +218,7 @@ fn ami_events_in_one_burst_give_the_talk_time_between_their_own_timestamps() {
         preset: Preset::AsteriskAmi,
         matches: [("service.instance.id".to_string(), "ast-1".to_string())].into(),
     }];
-    let n = normalize_request(&req, &sources);
+    let n = crate::support::normalize_checked(&req, &sources);
     let mut e = Engine::new(&Config::default());
     let mut rec = MemoryRecorder::default();
     let now = at(1_741_943_700);
@@ -263,7 +262,7 @@ fn ami(lines_of: &str, drop_event: Option<&str>) -> (Engine, MemoryRecorder) {
         preset: Preset::AsteriskAmi,
         matches: [("service.instance.id".to_string(), "ast-2".to_string())].into(),
     }];
-    let n = normalize_request(&req, &sources);
+    let n = crate::support::normalize_checked(&req, &sources);
     let mut e = Engine::new(&Config::default());
     let mut rec = MemoryRecorder::default();
     e.handle(EngineInput::Events(n.events), at(1_741_944_100), &mut rec);

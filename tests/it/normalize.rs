@@ -81,7 +81,7 @@ fn schema_examples_yield_the_documented_events() {
         .map(|b| serde_json::from_str(b).unwrap_or_else(|e| panic!("{e}: {b}")))
         .collect();
 
-    let n = normalize_request(&decoded[0], &[]);
+    let n = crate::support::normalize_checked(&decoded[0], &[]);
     assert_eq!((n.ignored, n.invalid), (0, 0));
     assert_eq!(
         n.events,
@@ -109,7 +109,7 @@ fn schema_examples_yield_the_documented_events() {
         }]
     );
 
-    let n = normalize_request(&decoded[1], &[]);
+    let n = crate::support::normalize_checked(&decoded[1], &[]);
     let kinds: Vec<_> = n.events.iter().map(|e| e.kind.clone()).collect();
     assert!(n.events.iter().all(|e| e.meta == meta("pbx-2", None)));
     assert_eq!(
@@ -131,7 +131,7 @@ fn schema_examples_yield_the_documented_events() {
         ]
     );
 
-    let n = normalize_request(&decoded[2], &[]);
+    let n = crate::support::normalize_checked(&decoded[2], &[]);
     let kinds: Vec<_> = n.events.iter().map(|e| e.kind.clone()).collect();
     assert!(n.events.iter().all(|e| e.meta.pbx == "pbx-3"));
     assert_eq!(
@@ -200,7 +200,7 @@ fn bad_records_are_counted_and_the_rest_survive() {
     // record stays valid. Put a broken one first to see it refused.
     let mut records = records;
     records[3].attributes.reverse();
-    let n = normalize_request(
+    let n = crate::support::normalize_checked(
         &request(vec![s("service.instance.id", "pbx-9")], records),
         &[],
     );
@@ -234,7 +234,7 @@ fn records_count_across_resources_and_scopes() {
         }],
     );
     req.resource_logs.append(&mut second.resource_logs);
-    let n = normalize_request(&req, &[]);
+    let n = crate::support::normalize_checked(&req, &[]);
     assert_eq!((n.ignored, n.invalid), (1, 1));
     assert_eq!(
         n.first_invalid.as_deref(),

@@ -38,7 +38,7 @@ fn run(pbx: &str, records: Vec<LogRecord>, sources: &[SourceConfig]) -> Normaliz
         vec![s("service.instance.id", pbx), s("pbx.vendor", "test")],
         records,
     );
-    normalize_request(&req, sources)
+    crate::support::normalize_checked(&req, sources)
 }
 
 fn at_secs(secs: u64) -> Option<SystemTime> {

@@ -957,7 +957,7 @@ fn normalized(
 ) -> (Vec<callpulse::event::VoipEvent>, u64, u64) {
     let mut out = (Vec::new(), 0, 0);
     for records in requests {
-        let n = callpulse::normalize::normalize_request(
+        let n = crate::support::normalize_checked(
             &collector_request("pbx-1", vendor, records.clone()),
             sources,
         );
