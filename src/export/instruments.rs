@@ -366,17 +366,16 @@ impl Default for AttrCache {
 }
 
 impl AttrCache {
-    /// A word-at-a-time multiply-rotate hash (FxHash's mixing) of the labels. Keys are
-    /// `&'static str` constants and hashed by address and values by content, each with its
-    /// length so `("ab","c")` and `("a","bc")` differ. Not DoS-resistant, and it needs not be:
-    /// label values are bounded by the engine, and a hit is always verified by content.
+    /// A word-at-a-time multiply-rotate hash (FxHash's mixing) of the labels, keys and values
+    /// by content, each with its length so `("ab","c")` and `("a","bc")` differ. Not by the
+    /// key's address: a `const` string may live at a different address at each use, so one label
+    /// set would hash differently from one call site to another. Not DoS-resistant, and it needs
+    /// not be: label values are bounded by the engine, and a hit is always verified by content.
     fn hash(labels: &[(&'static str, &str)]) -> u64 {
         const K: u64 = 0x517c_c1b7_2722_0a95;
         let mix = |h: u64, w: u64| (h.rotate_left(5) ^ w).wrapping_mul(K);
-        let mut h = 0u64;
-        for (k, v) in labels {
-            h = mix(h, (k.as_ptr() as u64) ^ ((v.len() as u64) << 48));
-            let mut chunks = v.as_bytes().chunks_exact(8);
+        let bytes = |mut h: u64, b: &[u8]| {
+            let mut chunks = b.chunks_exact(8);
             for c in &mut chunks {
                 let mut w = [0u8; 8];
                 w.copy_from_slice(c);
@@ -387,6 +386,13 @@ impl AttrCache {
                 w[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
                 h = mix(h, u64::from_le_bytes(w));
             }
+            h
+        };
+        let mut h = 0u64;
+        for (k, v) in labels {
+            h = mix(h, (k.len() as u64) | ((v.len() as u64) << 32));
+            h = bytes(h, k.as_bytes());
+            h = bytes(h, v.as_bytes());
         }
         h
     }
@@ -423,7 +429,7 @@ impl AttrCache {
     /// The attributes of `labels`, built only when their slot holds another label set.
     #[cfg(test)]
     fn attributes(&mut self, labels: &[(&'static str, &str)]) -> &[KeyValue] {
-        // A slot taken over here cannot hold sums: [`Self::add_pending`] hands them on first.
+        // Tests only, with no counter sums pending: a sum in a slot taken over here is dropped.
         let mut nothing = |_: Metric, _: u64, _: &[KeyValue]| {};
         match self.slot(labels, &mut nothing) {
             Some((_, slot)) => slot.attrs.as_slice(),
@@ -522,8 +528,14 @@ impl Recorder for OtelRecorder {
     fn record(&mut self, metric: Metric, value: f64, labels: &[(&'static str, &str)]) {
         match self.instruments.histograms.get(metric as usize) {
             Some(Some(histogram)) if value.is_finite() => {
-                let mut nothing = |_: Metric, _: u64, _: &[KeyValue]| {};
-                if let Some((_, slot)) = self.cache.slot(labels, &mut nothing) {
+                // The slot may hold a counter's label set with sums pending: they go on first.
+                let counters = &self.instruments.counters;
+                let mut hand_on = |m: Metric, v: u64, attrs: &[KeyValue]| {
+                    if let Some(Some(c)) = counters.get(m as usize) {
+                        c.add(v, attrs);
+                    }
+                };
+                if let Some((_, slot)) = self.cache.slot(labels, &mut hand_on) {
                     slot.histogram(metric, histogram).record(value);
                 }
             }
@@ -738,6 +750,58 @@ mod tests {
             }
         }
         assert_eq!(cache.slots.len(), CACHE_SLOTS, "memory stays bounded");
+    }
+
+    /// A histogram's label set taking over the slot of a counter's label set with a sum
+    /// pending hands that sum on (CI caught the sum being dropped: which label sets share a
+    /// slot depends on where the linker put the label keys).
+    #[test]
+    fn a_histogram_taking_a_counters_slot_hands_its_sum_on() {
+        use opentelemetry::metrics::MeterProvider as _;
+        use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
+        use opentelemetry_sdk::metrics::{
+            InMemoryMetricExporter, PeriodicReader, SdkMeterProvider,
+        };
+
+        let index = |labels: &[(&'static str, &str)]| {
+            (AttrCache::hash(labels) >> (64 - CACHE_SLOTS.trailing_zeros())) as usize
+        };
+        let names: Vec<String> = (0..4 * CACHE_SLOTS).map(|i| format!("t{i}")).collect();
+        let first = [(label::PBX, "p"), (label::TRUNK, names[0].as_str())];
+        let other = names[1..]
+            .iter()
+            .find(|n| index(&[(label::PBX, "p"), (label::TRUNK, n.as_str())]) == index(&first))
+            .expect("4,096 label sets over 1,024 slots share one");
+        let exporter = InMemoryMetricExporter::default();
+        let provider = SdkMeterProvider::builder()
+            .with_reader(PeriodicReader::builder(exporter.clone()).build())
+            .build();
+        let meter = provider.meter("t");
+        let (_tx, rx) = watch::channel(SharedSnapshot::default());
+        let instruments = Arc::new(Instruments::new(&meter, rx, Arc::new(SelfStats::default())));
+        let mut rec = OtelRecorder::new(instruments, AlertEmitter::new(None, None));
+        rec.add(Metric::Calls, 3, &first);
+        rec.record(
+            Metric::CallPostDialDelay,
+            1.5,
+            &[(label::PBX, "p"), (label::TRUNK, other.as_str())],
+        );
+        rec.flush();
+        provider.force_flush().unwrap();
+        let mut calls = 0;
+        for rm in exporter.get_finished_metrics().unwrap() {
+            for sm in rm.scope_metrics() {
+                for m in sm.metrics() {
+                    if m.name() != Metric::Calls.def().name {
+                        continue;
+                    }
+                    if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
+                        calls += sum.data_points().map(|p| p.value()).sum::<u64>();
+                    }
+                }
+            }
+        }
+        assert_eq!(calls, 3);
     }
 
     #[test]
