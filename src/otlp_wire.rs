@@ -628,17 +628,7 @@ mod tests {
     use opentelemetry_proto::tonic::resource::v1::Resource;
     use prost::Message;
 
-    fn any(v: Value) -> AnyValue {
-        AnyValue { value: Some(v) }
-    }
-
-    fn kv(k: &str, v: Option<AnyValue>) -> KeyValue {
-        KeyValue {
-            key: k.into(),
-            value: v,
-            ..Default::default()
-        }
-    }
+    use crate::normalize::in_place_tests::{any, kv};
 
     fn every_type() -> Vec<KeyValue> {
         vec![

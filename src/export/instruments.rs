@@ -752,16 +752,54 @@ mod tests {
         assert_eq!(cache.slots.len(), CACHE_SLOTS, "memory stays bounded");
     }
 
+    /// A meter provider exporting to memory and a recorder on its instruments: tests read back
+    /// what the SDK would export.
+    struct SdkRig {
+        provider: opentelemetry_sdk::metrics::SdkMeterProvider,
+        exporter: opentelemetry_sdk::metrics::InMemoryMetricExporter,
+    }
+
+    impl SdkRig {
+        fn start(alerts: AlertEmitter) -> (SdkRig, OtelRecorder) {
+            use opentelemetry::metrics::MeterProvider as _;
+            use opentelemetry_sdk::metrics::{
+                InMemoryMetricExporter, PeriodicReader, SdkMeterProvider,
+            };
+            let exporter = InMemoryMetricExporter::default();
+            let provider = SdkMeterProvider::builder()
+                .with_reader(PeriodicReader::builder(exporter.clone()).build())
+                .build();
+            let meter = provider.meter("t");
+            let (_tx, rx) = watch::channel(SharedSnapshot::default());
+            let instruments =
+                Arc::new(Instruments::new(&meter, rx, Arc::new(SelfStats::default())));
+            let rec = OtelRecorder::new(instruments, alerts);
+            (SdkRig { provider, exporter }, rec)
+        }
+
+        /// Exports now and hands `f` the data of every exported `metric`.
+        fn each(
+            &self,
+            metric: Metric,
+            mut f: impl FnMut(&opentelemetry_sdk::metrics::data::AggregatedMetrics),
+        ) {
+            self.provider.force_flush().unwrap();
+            for rm in self.exporter.get_finished_metrics().unwrap() {
+                for sm in rm.scope_metrics() {
+                    for m in sm.metrics().filter(|m| m.name() == metric.def().name) {
+                        f(m.data());
+                    }
+                }
+            }
+        }
+    }
+
     /// A histogram's label set taking over the slot of a counter's label set with a sum
     /// pending hands that sum on (CI caught the sum being dropped: which label sets share a
     /// slot depends on where the linker put the label keys).
     #[test]
     fn a_histogram_taking_a_counters_slot_hands_its_sum_on() {
-        use opentelemetry::metrics::MeterProvider as _;
         use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-        use opentelemetry_sdk::metrics::{
-            InMemoryMetricExporter, PeriodicReader, SdkMeterProvider,
-        };
 
         let index = |labels: &[(&'static str, &str)]| {
             (AttrCache::hash(labels) >> (64 - CACHE_SLOTS.trailing_zeros())) as usize
@@ -772,14 +810,7 @@ mod tests {
             .iter()
             .find(|n| index(&[(label::PBX, "p"), (label::TRUNK, n.as_str())]) == index(&first))
             .expect("4,096 label sets over 1,024 slots share one");
-        let exporter = InMemoryMetricExporter::default();
-        let provider = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(exporter.clone()).build())
-            .build();
-        let meter = provider.meter("t");
-        let (_tx, rx) = watch::channel(SharedSnapshot::default());
-        let instruments = Arc::new(Instruments::new(&meter, rx, Arc::new(SelfStats::default())));
-        let mut rec = OtelRecorder::new(instruments, AlertEmitter::new(None, None));
+        let (sdk, mut rec) = SdkRig::start(AlertEmitter::new(None, None));
         rec.add(Metric::Calls, 3, &first);
         rec.record(
             Metric::CallPostDialDelay,
@@ -787,20 +818,12 @@ mod tests {
             &[(label::PBX, "p"), (label::TRUNK, other.as_str())],
         );
         rec.flush();
-        provider.force_flush().unwrap();
         let mut calls = 0;
-        for rm in exporter.get_finished_metrics().unwrap() {
-            for sm in rm.scope_metrics() {
-                for m in sm.metrics() {
-                    if m.name() != Metric::Calls.def().name {
-                        continue;
-                    }
-                    if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
-                        calls += sum.data_points().map(|p| p.value()).sum::<u64>();
-                    }
-                }
+        sdk.each(Metric::Calls, |data| {
+            if let AggregatedMetrics::U64(MetricData::Sum(sum)) = data {
+                calls += sum.data_points().map(|p| p.value()).sum::<u64>();
             }
-        }
+        });
         assert_eq!(calls, 3);
     }
 
@@ -825,21 +848,10 @@ mod tests {
     /// are dropped and bound again), export exactly what was recorded, per label set.
     #[test]
     fn bound_histograms_count_every_value_across_slot_take_overs() {
-        use opentelemetry::metrics::MeterProvider as _;
         use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-        use opentelemetry_sdk::metrics::{
-            InMemoryMetricExporter, PeriodicReader, SdkMeterProvider,
-        };
         use std::collections::HashMap;
 
-        let exporter = InMemoryMetricExporter::default();
-        let provider = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(exporter.clone()).build())
-            .build();
-        let meter = provider.meter("t");
-        let (_tx, rx) = watch::channel(SharedSnapshot::default());
-        let instruments = Arc::new(Instruments::new(&meter, rx, Arc::new(SelfStats::default())));
-        let mut rec = OtelRecorder::new(instruments, AlertEmitter::new(None, None));
+        let (sdk, mut rec) = SdkRig::start(AlertEmitter::new(None, None));
         // More than the slots, fewer than the SDK's cardinality limit (2,000 per instrument).
         let trunks: Vec<String> = (0..CACHE_SLOTS + 500).map(|i| format!("t{i}")).collect();
         let mut expected: HashMap<String, (u64, f64)> = HashMap::new();
@@ -856,27 +868,19 @@ mod tests {
                 e.1 += v;
             }
         }
-        provider.force_flush().unwrap();
         let mut got: HashMap<String, (u64, f64)> = HashMap::new();
-        for rm in exporter.get_finished_metrics().unwrap() {
-            for sm in rm.scope_metrics() {
-                for m in sm.metrics() {
-                    if m.name() != Metric::CallPostDialDelay.def().name {
-                        continue;
-                    }
-                    if let AggregatedMetrics::F64(MetricData::Histogram(h)) = m.data() {
-                        for p in h.data_points() {
-                            let trunk = p
-                                .attributes()
-                                .find(|kv| kv.key.as_str() == label::TRUNK)
-                                .map(|kv| kv.value.to_string())
-                                .unwrap();
-                            got.insert(trunk, (p.count(), p.sum()));
-                        }
-                    }
+        sdk.each(Metric::CallPostDialDelay, |data| {
+            if let AggregatedMetrics::F64(MetricData::Histogram(h)) = data {
+                for p in h.data_points() {
+                    let trunk = p
+                        .attributes()
+                        .find(|kv| kv.key.as_str() == label::TRUNK)
+                        .map(|kv| kv.value.to_string())
+                        .unwrap();
+                    got.insert(trunk, (p.count(), p.sum()));
                 }
             }
-        }
+        });
         assert_eq!(got.len(), expected.len());
         for (t, (n, sum)) in &expected {
             let (gn, gsum) = got[t];
@@ -887,23 +891,12 @@ mod tests {
 
     #[test]
     fn a_transition_dropped_from_the_full_outbox_is_counted_by_rule() {
-        use opentelemetry::metrics::MeterProvider as _;
         use opentelemetry_sdk::metrics::data::{AggregatedMetrics, MetricData};
-        use opentelemetry_sdk::metrics::{
-            InMemoryMetricExporter, PeriodicReader, SdkMeterProvider,
-        };
 
         use crate::alert::{AlertState, SharedOutbox};
         use crate::export::logs::OutboxSender;
         use crate::signal::Severity;
 
-        let exporter = InMemoryMetricExporter::default();
-        let provider = SdkMeterProvider::builder()
-            .with_reader(PeriodicReader::builder(exporter.clone()).build())
-            .build();
-        let meter = provider.meter("t");
-        let (_tx, rx) = watch::channel(SharedSnapshot::default());
-        let instruments = Arc::new(Instruments::new(&meter, rx, Arc::new(SelfStats::default())));
         let outbox = SharedOutbox::new(1);
         let emitter = AlertEmitter::new(
             Some(OutboxSender {
@@ -912,7 +905,7 @@ mod tests {
             }),
             None,
         );
-        let mut rec = OtelRecorder::new(instruments, emitter);
+        let (sdk, mut rec) = SdkRig::start(emitter);
         let t = |state, secs| AlertTransition {
             rule: "registration_failures".into(),
             severity: Severity::Critical,
@@ -931,26 +924,18 @@ mod tests {
         assert_eq!(outbox.lock().len(), 1, "a cap of one keeps the newest");
         // Counter adds wait for the engine's tick.
         rec.flush();
-        provider.force_flush().unwrap();
         let mut dropped = None;
-        for rm in exporter.get_finished_metrics().unwrap() {
-            for sm in rm.scope_metrics() {
-                for m in sm.metrics() {
-                    if m.name() != Metric::AlertsDropped.def().name {
-                        continue;
-                    }
-                    if let AggregatedMetrics::U64(MetricData::Sum(sum)) = m.data() {
-                        for p in sum.data_points() {
-                            let rule = p
-                                .attributes()
-                                .find(|kv| kv.key.as_str() == label::ALERT_RULE)
-                                .map(|kv| kv.value.to_string());
-                            dropped = Some((rule, p.value()));
-                        }
-                    }
+        sdk.each(Metric::AlertsDropped, |data| {
+            if let AggregatedMetrics::U64(MetricData::Sum(sum)) = data {
+                for p in sum.data_points() {
+                    let rule = p
+                        .attributes()
+                        .find(|kv| kv.key.as_str() == label::ALERT_RULE)
+                        .map(|kv| kv.value.to_string());
+                    dropped = Some((rule, p.value()));
                 }
             }
-        }
+        });
         assert_eq!(
             dropped,
             Some((Some("registration_failures".to_string()), 2))

@@ -234,7 +234,8 @@ struct Reader<'f, 'a> {
     what: &'static str,
 }
 
-const KEYS: [&str; SLOTS] = [
+/// Every contract key, by slot (the in-place tests set each of them too).
+pub(super) const KEYS: [&str; SLOTS] = [
     contract::CALL_ID,
     contract::DIRECTION,
     contract::TRUNK,

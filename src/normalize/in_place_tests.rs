@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use prost::Message;
 
-use super::attributes::{contract, event, event_name};
+use super::attributes::{contract, event};
 use super::*;
 use crate::config::{Preset, SourceConfig};
 use crate::otlp_wire::LogsView;
@@ -80,11 +80,13 @@ fn same_under_every_plan(bytes: &[u8]) -> bool {
     taken & same(bytes, &matched)
 }
 
-fn any(v: Value) -> AnyValue {
+/// A set `AnyValue` (also for `otlp_wire`'s tests).
+pub(crate) fn any(v: Value) -> AnyValue {
     AnyValue { value: Some(v) }
 }
 
-fn kv(k: &str, v: Option<AnyValue>) -> KeyValue {
+/// A `KeyValue` (also for `otlp_wire`'s tests).
+pub(crate) fn kv(k: &str, v: Option<AnyValue>) -> KeyValue {
     KeyValue {
         key: k.into(),
         value: v,
@@ -148,32 +150,7 @@ const EVENTS: [&str; 11] = [
     "app.started",
 ];
 
-const KEYS: [&str; 24] = [
-    contract::CALL_ID,
-    contract::DIRECTION,
-    contract::TRUNK,
-    contract::DISPOSITION,
-    contract::SIP_STATUS,
-    contract::HANGUP_CAUSE,
-    contract::DURATION,
-    contract::BILLABLE_DURATION,
-    contract::POST_DIAL_DELAY,
-    contract::CODEC,
-    contract::LOSS_RATIO,
-    contract::PACKETS_LOST,
-    contract::PACKETS_EXPECTED,
-    contract::JITTER,
-    contract::RTT,
-    contract::ONE_WAY_DELAY,
-    contract::BURST_RATIO,
-    contract::MOS,
-    contract::REGISTRATION_OUTCOME,
-    contract::REGISTRATION_KIND,
-    contract::QUEUE_NAME,
-    contract::QUEUE_WAIT_TIME,
-    event_name::OTEL_EVENT_NAME,
-    event_name::EVENT_NAME,
-];
+use super::generic::KEYS;
 
 fn complete(id: &str) -> Vec<KeyValue> {
     vec![

@@ -25,7 +25,7 @@ mod freeswitch_event;
 mod freeswitch_json_cdr;
 mod generic;
 #[cfg(test)]
-mod in_place_tests;
+pub(crate) mod in_place_tests;
 mod kamailio_acc;
 
 use std::borrow::Cow;
